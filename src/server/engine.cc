@@ -1,0 +1,207 @@
+#include "server/engine.h"
+
+#include <chrono>
+#include <filesystem>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "match/subscription_filter.h"
+
+namespace eddy {
+
+Result<std::unique_ptr<Watcher>> Watcher::Open(const WatcherOptions& options) {
+  EDDY_ASSIGN_OR_RETURN(std::unique_ptr<server::Engine> engine, server::Engine::Create(options));
+  return std::unique_ptr<Watcher>(std::move(engine));
+}
+
+namespace server {
+namespace {
+
+// Feeds the capture's transactions into the durable log.
+class LogSink final : public capture::ChangeSink {
+ public:
+  explicit LogSink(log::ChangeLog& log) : log_(log) {}
+  Status Append(const Change& change) override { return log_.Append(change); }
+  Status AppendCommit(const Commit& commit) override { return log_.AppendCommit(commit); }
+  Status DiscardUncommitted() override { return log_.DiscardUncommitted(); }
+
+ private:
+  log::ChangeLog& log_;
+};
+
+}  // namespace
+
+struct Engine::Delivery {
+  std::unique_ptr<match::SubscriptionFilter> filter;
+  std::unique_ptr<log::LogReader> reader;
+  WatchHandlers handlers;
+  std::atomic<bool> stop{false};
+  std::thread thread;
+};
+
+Result<std::unique_ptr<Engine>> Engine::Create(const WatcherOptions& options) {
+  if (options.database_url.empty()) {
+    return InvalidArgument("database_url: required (a libpq URI such as "
+                           "postgresql://user@host:5432/db, or set DATABASE_URL)");
+  }
+  if (options.data_dir.empty()) return InvalidArgument("data_dir: required");
+  std::error_code ec;
+  std::filesystem::create_directories(options.data_dir, ec);
+  if (ec) {
+    return IoError(fmt::format("data_dir: cannot create {}: {}", options.data_dir, ec.message()));
+  }
+  std::unique_ptr<Engine> engine(new Engine());
+  engine->options_ = options;
+  log::ChangeLogOptions log_options;
+  log_options.dir = options.data_dir + "/log";
+  log_options.segment_bytes = options.segment_bytes;
+  log_options.retention_bytes = options.retention_bytes;
+  log_options.retention_age_us = options.retention_age_seconds * 1000000;
+  log_options.fsync = options.fsync;
+  EDDY_ASSIGN_OR_RETURN(engine->log_, log::ChangeLog::Open(log_options, SystemClock()));
+  engine->sink_ = std::make_unique<LogSink>(*engine->log_);
+
+  capture::CaptureOptions capture_options;
+  capture_options.conninfo = options.database_url;
+  capture_options.slot = options.slot;
+  capture_options.publication = options.publication;
+  capture_options.tables = options.tables;
+  capture_options.spool_dir = options.data_dir + "/spool";
+  capture_options.recreate_slot = options.recreate_slot;
+  std::optional<Commit> last = engine->log_->LastDurableCommit();
+  Lsn skip_through = last ? last->commit_lsn : Lsn();
+  Lsn resume_from = last ? last->end_lsn : Lsn();
+  engine->capture_ = std::make_unique<capture::Capture>(capture_options, *engine->sink_,
+                                                        skip_through, resume_from, SystemClock());
+  capture::Capture* capture = engine->capture_.get();
+  engine->log_->SetDurableListener(
+      [capture](const Commit& commit) { capture->NotifyDurable(commit.end_lsn); });
+  return engine;
+}
+
+Engine::~Engine() { Stop(); }
+
+Status Engine::Start() {
+  if (capture_thread_.joinable()) return FailedPrecondition("the watcher is already started");
+  capture_thread_ = std::thread([this] {
+    Status s = capture_->Run();
+    std::lock_guard<std::mutex> lock(mutex_);
+    capture_failure_ = s;
+  });
+  return Status::Ok();
+}
+
+Status Engine::CaptureFailure() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return capture_failure_;
+}
+
+void Engine::Stop() {
+  if (stopped_.exchange(true)) return;
+  capture_->Stop();
+  if (capture_thread_.joinable()) capture_thread_.join();
+  std::map<SubscriptionId, std::unique_ptr<Delivery>> deliveries;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    deliveries.swap(deliveries_);
+  }
+  for (auto& [id, d] : deliveries) d->stop = true;
+  for (auto& [id, d] : deliveries) {
+    if (d->thread.joinable()) d->thread.join();
+  }
+  Status s = log_->Sync();
+  if (!s.ok()) spdlog::error("log sync at shutdown: {}", s.ToString());
+}
+
+Position Engine::DurablePosition() const {
+  std::optional<Commit> last = log_->LastDurableCommit();
+  if (!last) return Position{};
+  // The log orders a commit after its changes, at index change_count.
+  return Position{last->commit_lsn, last->change_count};
+}
+
+std::string Engine::Health() const {
+  capture::CaptureState s = capture_->State();
+  return fmt::format("role={} streaming={} received={} durable={} confirmed={}{}{}",
+                     capture::CaptureRoleName(s.role), s.streaming, s.received.ToString(),
+                     s.durable.ToString(), s.confirmed.ToString(),
+                     s.last_error.empty() ? "" : " error=", s.last_error);
+}
+
+bool Engine::WaitUntilStreaming(int timeout_ms) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (std::chrono::steady_clock::now() < deadline) {
+    capture::CaptureState s = capture_->State();
+    if (s.streaming) return true;
+    if (s.role == capture::CaptureRole::kFailed) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+Result<SubscriptionId> Engine::Subscribe(const Subscription& subscription,
+                                         WatchHandlers handlers) {
+  if (stopped_) return FailedPrecondition("the watcher is stopped");
+  EDDY_ASSIGN_OR_RETURN(std::unique_ptr<match::SubscriptionFilter> filter,
+                        match::SubscriptionFilter::Compile(subscription));
+  Position after = subscription.after ? *subscription.after : DurablePosition();
+  EDDY_ASSIGN_OR_RETURN(std::unique_ptr<log::LogReader> reader, log_->NewReader(after));
+  auto delivery = std::make_unique<Delivery>();
+  delivery->filter = std::move(filter);
+  delivery->reader = std::move(reader);
+  delivery->handlers = std::move(handlers);
+  Delivery* raw = delivery.get();
+  std::lock_guard<std::mutex> lock(mutex_);
+  SubscriptionId id = next_id_++;
+  delivery->thread = std::thread([this, raw] { RunDelivery(raw); });
+  deliveries_.emplace(id, std::move(delivery));
+  return id;
+}
+
+Status Engine::Unsubscribe(SubscriptionId id) {
+  std::unique_ptr<Delivery> delivery;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = deliveries_.find(id);
+    if (it == deliveries_.end()) return NotFound(fmt::format("subscription {} does not exist", id));
+    delivery = std::move(it->second);
+    deliveries_.erase(it);
+  }
+  delivery->stop = true;
+  if (delivery->thread.joinable()) delivery->thread.join();
+  return Status::Ok();
+}
+
+void Engine::RunDelivery(Delivery* d) {
+  bool in_transaction = false;
+  std::string json;
+  while (!d->stop) {
+    auto entry = d->reader->Next(std::chrono::milliseconds(100));
+    if (!entry.ok()) {
+      if (d->handlers.on_error) d->handlers.on_error(entry.status());
+      return;
+    }
+    if (!entry->has_value()) continue;
+    const log::LogEntry& e = **entry;
+    if (e.kind == log::LogEntry::Kind::kChange) {
+      if (!d->filter->Matches(e.change)) continue;
+      if (!in_transaction) {
+        in_transaction = true;
+        if (d->handlers.on_begin) {
+          d->handlers.on_begin(
+              TransactionBoundary{e.change.xid, e.change.position.commit_lsn, e.change.commit_time_us});
+        }
+      }
+      json.clear();
+      d->filter->Render(e.change, &json);
+      if (d->handlers.on_change) d->handlers.on_change(WatchEvent{e.change, json});
+    } else if (in_transaction) {
+      in_transaction = false;
+      if (d->handlers.on_commit) d->handlers.on_commit(e.commit);
+    }
+  }
+}
+
+}  // namespace server
+}  // namespace eddy

@@ -1,0 +1,98 @@
+#include "server/config.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <map>
+
+namespace eddy::server {
+namespace {
+
+std::string WriteFile(const std::string& text) {
+  char tmpl[] = "/tmp/eddy-config-XXXXXX";
+  int fd = mkstemp(tmpl);
+  close(fd);
+  std::ofstream(tmpl) << text;
+  return tmpl;
+}
+
+TEST(ConfigTest, ReadsEverySection) {
+  std::string path = WriteFile(
+      "[source]\ndatabase_url = 'postgresql://u@h/db'\n"
+      "[capture]\nslot = 's1'\npublication = 'p1'\ntables = ['public.songs', 'playlists']\n"
+      "recreate_slot = true\n"
+      "[log]\ndata_dir = '/var/lib/eddy'\nsegment_mb = 16\nretention_mb = 1024\n"
+      "retention_hours = 48\nfsync = false\n");
+  Config c;
+  ASSERT_TRUE(ApplyConfigFile(path, &c).ok());
+  EXPECT_EQ(c.watcher.database_url, "postgresql://u@h/db");
+  EXPECT_EQ(c.watcher.slot, "s1");
+  EXPECT_EQ(c.watcher.publication, "p1");
+  EXPECT_EQ(c.watcher.tables, (std::vector<std::string>{"public.songs", "playlists"}));
+  EXPECT_TRUE(c.watcher.recreate_slot);
+  EXPECT_EQ(c.watcher.data_dir, "/var/lib/eddy");
+  EXPECT_EQ(c.watcher.segment_bytes, 16u << 20);
+  EXPECT_EQ(c.watcher.retention_bytes, 1024ull << 20);
+  EXPECT_EQ(c.watcher.retention_age_seconds, 48 * 3600);
+  EXPECT_FALSE(c.watcher.fsync);
+  EXPECT_TRUE(Validate(c).ok());
+  unlink(path.c_str());
+}
+
+TEST(ConfigTest, ErrorsNameTheKeyAndTheFix) {
+  struct Case {
+    const char* toml;
+    const char* expect;
+  };
+  for (const Case& k : {Case{"[capture]\nslot = 5\n", "capture.slot"},
+                        Case{"[capture]\nsloot = 'x'\n", "capture.sloot"},
+                        Case{"[nope]\n", "unknown section [nope]"},
+                        Case{"[log]\nsegment_mb = 0\n", "log.segment_mb"},
+                        Case{"[capture]\ntables = 'songs'\n", "capture.tables"},
+                        Case{"[capture\n", "line 1"}}) {
+    std::string path = WriteFile(k.toml);
+    Config c;
+    Status s = ApplyConfigFile(path, &c);
+    EXPECT_FALSE(s.ok()) << k.toml;
+    EXPECT_NE(s.message().find(k.expect), std::string::npos) << s.message();
+    unlink(path.c_str());
+  }
+  Config missing;
+  EXPECT_FALSE(ApplyConfigFile("/nonexistent/eddy.toml", &missing).ok());
+}
+
+const std::map<std::string, std::string>* g_env = nullptr;
+const char* FakeGetenv(const char* name) {
+  auto it = g_env->find(name);
+  return it == g_env->end() ? nullptr : it->second.c_str();
+}
+
+TEST(ConfigTest, EnvironmentOverridesTheFile) {
+  std::map<std::string, std::string> env = {{"DATABASE_URL", "host=a"},
+                                            {"EDDY_SLOT", "s2"},
+                                            {"EDDY_TABLES", "a, b.c"},
+                                            {"EDDY_FSYNC", "off"}};
+  g_env = &env;
+  Config c;
+  ASSERT_TRUE(ApplyEnvironment(&c, FakeGetenv).ok());
+  EXPECT_EQ(c.watcher.database_url, "host=a");
+  EXPECT_EQ(c.watcher.slot, "s2");
+  EXPECT_EQ(c.watcher.tables, (std::vector<std::string>{"a", "b.c"}));
+  EXPECT_FALSE(c.watcher.fsync);
+  env["EDDY_FSYNC"] = "maybe";
+  Status s = ApplyEnvironment(&c, FakeGetenv);
+  EXPECT_NE(s.message().find("EDDY_FSYNC"), std::string::npos);
+}
+
+TEST(ConfigTest, ValidateRejectsBadNames) {
+  Config c;
+  c.watcher.slot = "Bad-Slot";
+  EXPECT_NE(Validate(c).message().find("capture.slot"), std::string::npos);
+  c.watcher.slot = "ok";
+  c.watcher.tables = {"a.b.c"};
+  EXPECT_NE(Validate(c).message().find("capture.tables"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace eddy::server
