@@ -9,9 +9,6 @@
 // no-op subscriber. Latency: writers commit single-row transactions at 1,000/s and 5,000/s while
 // eddy and a bare reader (libpq, START_REPLICATION, reading only Commit messages) run side by
 // side; latency is the callback's wall time minus PostgreSQL's commit timestamp.
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -23,13 +20,16 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
-#include "capture/replication_stream.h"
 #include "eddy/clock.h"
 #include "eddy/watcher.h"
+
+#include "capture/replication_stream.h"
+#include "common/byte_reader.h"
 #include "pg/connection.h"
 #include "pg/throwaway_cluster.h"
-#include "common/byte_reader.h"
 
 namespace {
 
@@ -138,10 +138,12 @@ void WriteAtRate(const std::string& conninfo, int rate, double seconds, int conn
       auto conn = Connect(conninfo);
       const double per_writer = static_cast<double>(rate) / connections;
       const auto interval = std::chrono::duration<double>(1.0 / per_writer);
-      auto start = Clock::now() + std::chrono::duration_cast<Clock::duration>(interval * w / connections);
+      auto start =
+          Clock::now() + std::chrono::duration_cast<Clock::duration>(interval * w / connections);
       const int64_t total = static_cast<int64_t>(per_writer * seconds);
       for (int64_t i = 0; i < total; ++i) {
-        std::this_thread::sleep_until(start + std::chrono::duration_cast<Clock::duration>(interval * i));
+        std::this_thread::sleep_until(start +
+                                      std::chrono::duration_cast<Clock::duration>(interval * i));
         Exec(*conn, fmt::format("INSERT INTO lat VALUES ({})", (*next_id)++));
       }
     });
@@ -161,7 +163,7 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--seconds")) seconds = std::atof(argv[i + 1]);
   }
   eddy::pg::ThrowawayClusterOptions cluster_options;
-  cluster_options.settings = {{"max_wal_size", "'4GB'"}};
+  cluster_options.settings = {{"max_wal_size", "4GB"}};
   auto cluster = eddy::pg::ThrowawayCluster::Start(cluster_options);
   Die(cluster.status(), "start PostgreSQL");
   Die((*cluster)->CreateDatabase("bench"), "create database");
@@ -273,9 +275,10 @@ int main(int argc, char** argv) {
   BareReader floor(db, "floor");
   floor.Start();
   std::atomic<int64_t> next_id{1};
-  fmt::print("\ncommit-to-callback latency (PostgreSQL commit timestamp to callback), {:.0f} s per "
-             "rate:\n",
-             seconds);
+  fmt::print(
+      "\ncommit-to-callback latency (PostgreSQL commit timestamp to callback), {:.0f} s per "
+      "rate:\n",
+      seconds);
   for (int rate : {1000, 5000}) {
     WriteAtRate(db, rate, 1.0, rate >= 5000 ? 8 : 2, &next_id);  // warm-up
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
@@ -294,9 +297,10 @@ int main(int argc, char** argv) {
     }
     fmt::print("  {:5}/s  bare libpq reader  p50 {:6.2f} ms  p99 {:6.2f} ms  (n={})\n", rate, f.p50,
                f.p99, f.n);
-    fmt::print("  {:5}/s  eddy (durable)     p50 {:6.2f} ms  p99 {:6.2f} ms  (n={})  p99 - floor "
-               "{:+.2f} ms\n",
-               rate, e.p50, e.p99, e.n, e.p99 - f.p99);
+    fmt::print(
+        "  {:5}/s  eddy (durable)     p50 {:6.2f} ms  p99 {:6.2f} ms  (n={})  p99 - floor "
+        "{:+.2f} ms\n",
+        rate, e.p50, e.p99, e.n, e.p99 - f.p99);
     std::fflush(stdout);
   }
   floor.Stop();

@@ -113,7 +113,8 @@ struct Change {
   uint8_t truncate_flags = 0;  // truncate: 1 = CASCADE, 2 = RESTART IDENTITY
 
   // The values of the key columns: from old_row for deletes, from new_row otherwise (an update
-  // that changes the key is keyed by its new key; old_row holds the old one). For a table without a key: every column of the row.
+  // that changes the key is keyed by its new key; old_row holds the old one). For a table without a
+  // key: every column of the row.
   std::vector<const Value*> KeyValues() const;
 };
 

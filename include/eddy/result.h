@@ -12,12 +12,12 @@ enum class StatusCode {
   kOk = 0,
   kInvalidArgument,  // bad input from outside (config, request, bytes): names the field
   kNotFound,
-  kCorruption,  // bytes on disk or on the wire that fail a check
-  kIoError,     // the OS said no
-  kUnavailable,  // the peer (PostgreSQL) is not reachable right now: retry
+  kCorruption,          // bytes on disk or on the wire that fail a check
+  kIoError,             // the OS said no
+  kUnavailable,         // the peer (PostgreSQL) is not reachable right now: retry
   kFailedPrecondition,  // the world is not in the state this needs (e.g. wal_level)
-  kDataLoss,  // something eddy needed is gone (e.g. the replication slot)
-  kAborted,   // stopped on request
+  kDataLoss,            // something eddy needed is gone (e.g. the replication slot)
+  kAborted,             // stopped on request
   kInternal,
 };
 
@@ -43,7 +43,9 @@ class [[nodiscard]] Status {
   std::string message_;
 };
 
-inline Status InvalidArgument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
+inline Status InvalidArgument(std::string m) {
+  return {StatusCode::kInvalidArgument, std::move(m)};
+}
 inline Status NotFound(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
 inline Status Corruption(std::string m) { return {StatusCode::kCorruption, std::move(m)}; }
 inline Status IoError(std::string m) { return {StatusCode::kIoError, std::move(m)}; }
@@ -59,7 +61,7 @@ inline Status Internal(std::string m) { return {StatusCode::kInternal, std::move
 template <class T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : state_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : state_(std::move(value)) {}         // NOLINT(google-explicit-constructor)
   Result(Status status) : state_(std::move(status)) {}  // NOLINT(google-explicit-constructor)
 
   bool ok() const { return std::holds_alternative<T>(state_); }
@@ -83,9 +85,9 @@ class [[nodiscard]] Result {
 }  // namespace eddy
 
 // Returns early with the Status of `expr` if it is not ok.
-#define EDDY_RETURN_IF_ERROR(expr)         \
-  do {                                     \
-    ::eddy::Status eddy_status_ = (expr);  \
+#define EDDY_RETURN_IF_ERROR(expr)               \
+  do {                                           \
+    ::eddy::Status eddy_status_ = (expr);        \
     if (!eddy_status_.ok()) return eddy_status_; \
   } while (0)
 

@@ -24,8 +24,8 @@ enum class Detail : uint8_t {
 // What to watch: a table and operation(s), optionally narrowed to one primary key or one
 // column's value, EctoWatch-style.
 struct Subscription {
-  std::string table;     // "songs" (schema public), "media.songs", or empty / "*" for all
-  std::vector<Op> ops;   // empty: insert, update, delete and truncate
+  std::string table;    // "songs" (schema public), "media.songs", or empty / "*" for all
+  std::vector<Op> ops;  // empty: insert, update, delete and truncate
   // One row by primary key: the text form of each key column, in key order. Not for inserts
   // alone: a watcher of one id learns of its insert only if it knew the id beforehand, and an
   // insert can only create a key that did not exist, so the filter is for update/delete.
@@ -66,15 +66,15 @@ struct WatchHandlers {
 };
 
 struct WatcherOptions {
-  std::string database_url;          // libpq URI or key=value string of the source database
-  std::string data_dir = ".eddy";    // the durable log and spool live here
+  std::string database_url;        // libpq URI or key=value string of the source database
+  std::string data_dir = ".eddy";  // the durable log and spool live here
   std::string slot = "eddy";
   std::string publication = "eddy";
-  std::vector<std::string> tables;   // publication tables; empty: all tables
+  std::vector<std::string> tables;  // publication tables; empty: all tables
   bool recreate_slot = false;
   uint64_t segment_bytes = 64ull << 20;
-  uint64_t retention_bytes = 0;      // 0: keep everything
-  int64_t retention_age_seconds = 0; // 0: keep everything
+  uint64_t retention_bytes = 0;       // 0: keep everything
+  int64_t retention_age_seconds = 0;  // 0: keep everything
   bool fsync = true;
 };
 

@@ -18,11 +18,16 @@ namespace eddy::capture {
 
 const char* CaptureRoleName(CaptureRole role) {
   switch (role) {
-    case CaptureRole::kStarting: return "starting";
-    case CaptureRole::kStandby: return "standby";
-    case CaptureRole::kLeader: return "leader";
-    case CaptureRole::kStopped: return "stopped";
-    case CaptureRole::kFailed: return "failed";
+    case CaptureRole::kStarting:
+      return "starting";
+    case CaptureRole::kStandby:
+      return "standby";
+    case CaptureRole::kLeader:
+      return "leader";
+    case CaptureRole::kStopped:
+      return "stopped";
+    case CaptureRole::kFailed:
+      return "failed";
   }
   return "unknown";
 }
@@ -119,7 +124,8 @@ Status Capture::Run() {
     }
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      if (state_.role != CaptureRole::kLeader) spdlog::info("capture: leader for slot {}", options_.slot);
+      if (state_.role != CaptureRole::kLeader)
+        spdlog::info("capture: leader for slot {}", options_.slot);
       state_.role = CaptureRole::kLeader;
     }
     int64_t started = clock_.NowSteadyMicros();
@@ -152,12 +158,19 @@ Status Capture::Run() {
 
 Status Capture::RunSession() {
   Session& session = *session_;
-  EDDY_ASSIGN_OR_RETURN(std::unique_ptr<pg::Connection> sql, pg::Connection::Connect(options_.conninfo));
+  EDDY_ASSIGN_OR_RETURN(std::unique_ptr<pg::Connection> sql,
+                        pg::Connection::Connect(options_.conninfo));
   SlotManager slots(*sql);
   EDDY_RETURN_IF_ERROR(slots.CheckServer());
   EDDY_RETURN_IF_ERROR(slots.EnsurePublication(options_.publication, options_.tables));
   EDDY_ASSIGN_OR_RETURN(SlotHealth health, slots.Health(options_.slot));
   const bool have_history = !resume_from_.IsZero();
+  if (health.exists && (!health.this_database || health.plugin != "pgoutput")) {
+    return FailedPrecondition(fmt::format(
+        "replication slot \"{}\" belongs to database \"{}\" with plugin {}, not to this "
+        "database with pgoutput: choose another slot name with --slot",
+        options_.slot, health.database, health.plugin));
+  }
   if (health.exists && health.wal_status == "lost") {
     if (!options_.recreate_slot) {
       return DataLoss(fmt::format(

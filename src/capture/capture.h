@@ -7,11 +7,12 @@
 #include <string>
 #include <vector>
 
-#include "capture/change_sink.h"
-#include "capture/slot_manager.h"
 #include "eddy/change.h"
 #include "eddy/clock.h"
 #include "eddy/result.h"
+
+#include "capture/change_sink.h"
+#include "capture/slot_manager.h"
 
 namespace eddy::capture {
 
@@ -24,7 +25,7 @@ struct CaptureOptions {
   int status_interval_ms = 1000;    // standby status at least this often
   int reconnect_min_ms = 100;
   int reconnect_max_ms = 5000;
-  int leader_poll_ms = 500;  // how often a standby tries to take the leader lock
+  int leader_poll_ms = 500;    // how often a standby tries to take the leader lock
   bool recreate_slot = false;  // a missing or lost slot is recreated instead of an error
 };
 

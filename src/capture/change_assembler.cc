@@ -26,8 +26,8 @@ Result<std::shared_ptr<const Table>> ChangeAssembler::TableFor(RelationId id, si
                                                                const char* what) {
   std::shared_ptr<const Table> table = relations_.Find(id);
   if (!table) {
-    return Corruption(fmt::format("pgoutput {} for relation {} that was never described", what,
-                                  id.value()));
+    return Corruption(
+        fmt::format("pgoutput {} for relation {} that was never described", what, id.value()));
   }
   if (width != 0 && width != table->columns.size()) {
     return Corruption(fmt::format("pgoutput {} for {} has {} columns, the relation has {}", what,

@@ -2,11 +2,12 @@
 
 #include <cstdint>
 
+#include "eddy/change.h"
+#include "eddy/result.h"
+
 #include "capture/change_sink.h"
 #include "capture/relation_cache.h"
 #include "capture/stream_spool.h"
-#include "eddy/change.h"
-#include "eddy/result.h"
 #include "pgoutput/messages.h"
 
 namespace eddy::capture {

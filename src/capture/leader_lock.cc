@@ -14,7 +14,8 @@ Result<bool> LeaderLock::TryAcquire() {
     if (!conn.ok()) return conn.status();
     connection_ = std::move(conn).value();
   }
-  auto res = connection_->ExecParams("SELECT pg_try_advisory_lock(hashtext($1))", {"eddy:" + slot_});
+  auto res =
+      connection_->ExecParams("SELECT pg_try_advisory_lock(hashtext($1))", {"eddy:" + slot_});
   if (!res.ok()) {
     connection_.reset();
     return res.status().WithContext("cannot take the leader lock");

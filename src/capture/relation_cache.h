@@ -3,8 +3,9 @@
 #include <memory>
 #include <unordered_map>
 
-#include "capture/type_resolver.h"
 #include "eddy/change.h"
+
+#include "capture/type_resolver.h"
 #include "pgoutput/messages.h"
 
 namespace eddy::capture {

@@ -1,11 +1,10 @@
 #include "capture/replication_stream.h"
 
-#include <poll.h>
-
 #include <chrono>
 
 #include <fmt/format.h>
 #include <libpq-fe.h>
+#include <poll.h>
 
 #include "common/byte_reader.h"
 
@@ -32,8 +31,8 @@ Result<std::unique_ptr<ReplicationStream>> ReplicationStream::Connect(const std:
   const char* keys[] = {"dbname", "replication", "options", "application_name", nullptr};
   const char* values[] = {
       conninfo.c_str(), "database",
-      "-c DateStyle=ISO -c IntervalStyle=iso_8601 -c TimeZone=UTC -c extra_float_digits=3",
-      "eddy", nullptr};
+      "-c DateStyle=ISO -c IntervalStyle=iso_8601 -c TimeZone=UTC -c extra_float_digits=3", "eddy",
+      nullptr};
   PGconn* conn = PQconnectdbParams(keys, values, /*expand_dbname=*/1);
   if (conn == nullptr) return Unavailable("out of memory creating a replication connection");
   if (PQstatus(conn) != CONNECTION_OK) {
@@ -86,10 +85,12 @@ Status ReplicationStream::Start(const std::string& slot, const std::string& publ
   PQfreemem(pub_literal);
   PGresult* res = PQexec(conn_, sql.c_str());
   ExecStatusType st = PQresultStatus(res);
-  std::string sqlstate = PQresultErrorField(res, PG_DIAG_SQLSTATE) ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : "";
+  std::string sqlstate =
+      PQresultErrorField(res, PG_DIAG_SQLSTATE) ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : "";
   PQclear(res);
   if (st == PGRES_COPY_BOTH) {
-    if (PQsetnonblocking(conn_, 1) != 0) return ConnectionError("cannot make the stream non-blocking");
+    if (PQsetnonblocking(conn_, 1) != 0)
+      return ConnectionError("cannot make the stream non-blocking");
     return Status::Ok();
   }
   std::string msg = Trim(PQerrorMessage(conn_));
@@ -101,7 +102,8 @@ Status ReplicationStream::Start(const std::string& slot, const std::string& publ
         slot, msg));
   }
   if (sqlstate == "55006") {
-    return Unavailable(fmt::format("replication slot \"{}\" is in use by another process: {}", slot, msg));
+    return Unavailable(
+        fmt::format("replication slot \"{}\" is in use by another process: {}", slot, msg));
   }
   if (sqlstate == "55000") {
     return DataLoss(fmt::format(
@@ -134,8 +136,8 @@ Result<StreamFrame> ReplicationStream::Next(int timeout_ms) {
       PGresult* res = PQgetResult(conn_);
       std::string msg = res ? Trim(PQresultErrorMessage(res)) : "";
       PQclear(res);
-      return Unavailable(fmt::format("replication stream ended by the server{}{}",
-                                     msg.empty() ? "" : ": ", msg));
+      return Unavailable(
+          fmt::format("replication stream ended by the server{}{}", msg.empty() ? "" : ": ", msg));
     }
     if (len < 0) return ConnectionError("replication stream broke");
     ByteReader r(std::string_view(buffer_, static_cast<size_t>(len)));
@@ -158,7 +160,8 @@ Result<StreamFrame> ReplicationStream::Next(int timeout_ms) {
       if (!r.ok()) return Corruption("short keepalive frame from the walsender");
       return frame;
     }
-    return Corruption(fmt::format("unknown walsender frame type 0x{:02x}", static_cast<unsigned char>(kind)));
+    return Corruption(
+        fmt::format("unknown walsender frame type 0x{:02x}", static_cast<unsigned char>(kind)));
   }
   return StreamFrame{};
 }

@@ -9,7 +9,8 @@
 namespace eddy::capture {
 
 Status SlotManager::CheckServer() {
-  auto res = connection_.Exec("SELECT current_setting('wal_level'), current_setting('server_version_num')::int");
+  auto res = connection_.Exec(
+      "SELECT current_setting('wal_level'), current_setting('server_version_num')::int");
   if (!res.ok()) return res.status().WithContext("cannot read server settings");
   if (res->Get(0, 0) != "logical") {
     return FailedPrecondition(fmt::format(
@@ -28,8 +29,8 @@ Status SlotManager::CheckServer() {
 
 Status SlotManager::EnsurePublication(const std::string& name,
                                       const std::vector<std::string>& tables) {
-  auto res = connection_.ExecParams("SELECT puballtables FROM pg_publication WHERE pubname = $1",
-                                    {name});
+  auto res =
+      connection_.ExecParams("SELECT puballtables FROM pg_publication WHERE pubname = $1", {name});
   if (!res.ok()) return res.status().WithContext("cannot read pg_publication");
   std::string quoted = pg::Connection::QuoteIdent(name);
   if (res->rows() == 0) {
@@ -42,12 +43,14 @@ Status SlotManager::EnsurePublication(const std::string& name,
         size_t dot = t.find('.');
         std::string schema = dot == std::string::npos ? "public" : t.substr(0, dot);
         std::string table = dot == std::string::npos ? t : t.substr(dot + 1);
-        parts.push_back(pg::Connection::QuoteIdent(schema) + "." + pg::Connection::QuoteIdent(table));
+        parts.push_back(pg::Connection::QuoteIdent(schema) + "." +
+                        pg::Connection::QuoteIdent(table));
       }
       sql = fmt::format("CREATE PUBLICATION {} FOR TABLE {}", quoted, fmt::join(parts, ", "));
     }
     auto created = connection_.Exec(sql);
-    if (!created.ok()) return created.status().WithContext(fmt::format("cannot create publication {}", name));
+    if (!created.ok())
+      return created.status().WithContext(fmt::format("cannot create publication {}", name));
     return Status::Ok();
   }
   const bool all = res->Get(0, 0) == "t";
@@ -61,7 +64,8 @@ Status SlotManager::EnsurePublication(const std::string& name,
     return Status::Ok();
   }
   auto listed = connection_.ExecParams(
-      "SELECT schemaname || '.' || tablename FROM pg_publication_tables WHERE pubname = $1", {name});
+      "SELECT schemaname || '.' || tablename FROM pg_publication_tables WHERE pubname = $1",
+      {name});
   if (!listed.ok()) return listed.status().WithContext("cannot read pg_publication_tables");
   std::vector<std::string> have;
   for (int i = 0; i < listed->rows(); ++i) have.emplace_back(listed->Get(i, 0));
@@ -82,7 +86,8 @@ Result<SlotHealth> SlotManager::Health(const std::string& slot) {
       "coalesce(s.restart_lsn, '0/0'), coalesce(s.confirmed_flush_lsn, '0/0'), "
       "pg_current_wal_lsn(), "
       "coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), s.confirmed_flush_lsn), 0)::int8, "
-      "coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), s.restart_lsn), 0)::int8 "
+      "coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), s.restart_lsn), 0)::int8, "
+      "coalesce(s.database, ''), coalesce(s.database = current_database(), false) "
       "FROM pg_replication_slots s WHERE s.slot_name = $1",
       {slot});
   if (!res.ok()) return res.status().WithContext("cannot read pg_replication_slots");
@@ -102,19 +107,23 @@ Result<SlotHealth> SlotManager::Health(const std::string& slot) {
   h.server_lsn = Lsn::Parse(res->Get(0, 6)).value_or(Lsn());
   h.lag_bytes = std::stoll(std::string(res->Get(0, 7)));
   h.retained_bytes = std::stoll(std::string(res->Get(0, 8)));
+  h.database = std::string(res->Get(0, 9));
+  h.this_database = res->Get(0, 10) == "t";
   return h;
 }
 
 Status SlotManager::CreateSlot(const std::string& slot) {
   auto res = connection_.ExecParams(
       "SELECT lsn FROM pg_create_logical_replication_slot($1, 'pgoutput')", {slot});
-  if (!res.ok()) return res.status().WithContext(fmt::format("cannot create replication slot {}", slot));
+  if (!res.ok())
+    return res.status().WithContext(fmt::format("cannot create replication slot {}", slot));
   return Status::Ok();
 }
 
 Status SlotManager::DropSlot(const std::string& slot) {
   auto res = connection_.ExecParams("SELECT pg_drop_replication_slot($1)", {slot});
-  if (!res.ok()) return res.status().WithContext(fmt::format("cannot drop replication slot {}", slot));
+  if (!res.ok())
+    return res.status().WithContext(fmt::format("cannot drop replication slot {}", slot));
   return Status::Ok();
 }
 

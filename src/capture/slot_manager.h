@@ -19,12 +19,14 @@ struct SlotHealth {
   bool active = false;
   int active_pid = 0;
   std::string plugin;
-  std::string wal_status;  // reserved, extended, unreserved, lost
+  std::string database;       // the database the slot decodes
+  bool this_database = true;  // false: the slot belongs to another database
+  std::string wal_status;     // reserved, extended, unreserved, lost
   Lsn restart_lsn;
   Lsn confirmed_flush_lsn;
-  Lsn server_lsn;                 // pg_current_wal_lsn()
-  int64_t lag_bytes = 0;          // server_lsn - confirmed_flush_lsn: WAL the slot holds
-  int64_t retained_bytes = 0;     // server_lsn - restart_lsn
+  Lsn server_lsn;              // pg_current_wal_lsn()
+  int64_t lag_bytes = 0;       // server_lsn - confirmed_flush_lsn: WAL the slot holds
+  int64_t retained_bytes = 0;  // server_lsn - restart_lsn
 };
 
 // Creates and checks the publication and slot through a regular SQL connection. The

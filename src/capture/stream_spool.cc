@@ -72,7 +72,8 @@ Status StreamSpool::Append(Xid xid, Xid subxid, const Change& change) {
   auto it = files_.find(xid.value());
   if (it == files_.end()) {
     // A change outside Stream Start means the stream is broken.
-    return Corruption(fmt::format("streamed change for transaction {} outside a stream", xid.value()));
+    return Corruption(
+        fmt::format("streamed change for transaction {} outside a stream", xid.value()));
   }
   File& file = it->second;
   auto key = std::make_pair(change.table->relation_id.value(), change.table->schema_version);

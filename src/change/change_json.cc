@@ -30,9 +30,8 @@ void AppendKey(const Change& change, std::string* out) {
 
 // Renders `row` restricted to `only` (all columns when null). Unchanged values are skipped and
 // their names collected in `unchanged`.
-void AppendRow(const Table& table, const std::vector<Value>& row,
-               const std::vector<uint32_t>* only, bool key_only_row, std::string* out,
-               std::vector<uint32_t>* unchanged) {
+void AppendRow(const Table& table, const std::vector<Value>& row, const std::vector<uint32_t>* only,
+               bool key_only_row, std::string* out, std::vector<uint32_t>* unchanged) {
   out->push_back('{');
   bool first = true;
   auto emit = [&](uint32_t i) {

@@ -93,10 +93,14 @@ std::optional<TypeInfo> BuiltinType(uint32_t oid) {
 
 TypeKind KindFromCategory(char typcategory) {
   switch (typcategory) {
-    case 'E': return TypeKind::kEnum;
-    case 'A': return TypeKind::kArray;
-    case 'B': return TypeKind::kBool;
-    default: return TypeKind::kText;
+    case 'E':
+      return TypeKind::kEnum;
+    case 'A':
+      return TypeKind::kArray;
+    case 'B':
+      return TypeKind::kBool;
+    default:
+      return TypeKind::kText;
   }
 }
 

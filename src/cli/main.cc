@@ -1,6 +1,4 @@
 // eddy's command line: argument parsing only; the work is in src/server.
-#include <unistd.h>
-
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -12,6 +10,7 @@
 #include <fmt/format.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include "change/change_json.h"
 #include "change/json_encoder.h"
@@ -90,7 +89,8 @@ std::vector<std::string> Split(const std::string& s) {
   size_t start = 0;
   while (start <= s.size()) {
     size_t comma = s.find(',', start);
-    std::string item = s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    std::string item =
+        s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     if (!item.empty()) out.push_back(item);
     if (comma == std::string::npos) break;
     start = comma + 1;
@@ -206,13 +206,15 @@ int RunTail(eddy::server::Engine& engine, const TailFlags& t) {
 }
 
 void AddTailFlags(CLI::App* cmd, TailFlags* t) {
-  cmd->add_option("--table", t->tables, "Only changes of this table (repeatable): songs or public.songs");
+  cmd->add_option("--table", t->tables,
+                  "Only changes of this table (repeatable): songs or public.songs");
   cmd->add_option("--op", t->ops, "Only these operations: insert,update,delete,truncate");
   cmd->add_option("--format", t->format, "json (one change per line) or human")
       ->check(CLI::IsMember({"json", "human"}));
   cmd->add_option("--detail", t->detail, "id, columns or full (json format)");
   cmd->add_option("--columns", t->columns, "Columns to include with --detail columns: a,b");
-  cmd->add_option("--key", t->key, "Only the row with this primary key (repeat for composite keys)");
+  cmd->add_option("--key", t->key,
+                  "Only the row with this primary key (repeat for composite keys)");
   cmd->add_option("--column", t->column, "Only rows whose COLUMN equals --equals");
   cmd->add_option("--equals", t->equals, "The value for --column (PostgreSQL text form)");
   cmd->add_option("--from", t->from, "now, start, or a position such as 0/16B3748:0");
@@ -225,7 +227,8 @@ std::string FindSchemaDir(const std::string& flag) {
   if (std::filesystem::is_directory("schema")) return "schema";
   std::error_code ec;
   auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-  for (auto dir = exe.parent_path(); !dir.empty() && dir != dir.root_path(); dir = dir.parent_path()) {
+  for (auto dir = exe.parent_path(); !dir.empty() && dir != dir.root_path();
+       dir = dir.parent_path()) {
     if (std::filesystem::is_directory(dir / "schema") &&
         std::filesystem::exists(dir / "CMakeLists.txt")) {
       return (dir / "schema").string();
@@ -258,9 +261,10 @@ int main(int argc, char** argv) {
 
   TailFlags dev;
   std::string schema_dir;
-  CLI::App* dev_cmd = app.add_subcommand(
-      "dev", "Start a throwaway PostgreSQL with the demo schema (unless --database or "
-             "DATABASE_URL is given), print how to connect, and tail every change");
+  CLI::App* dev_cmd =
+      app.add_subcommand("dev",
+                         "Start a throwaway PostgreSQL with the demo schema (unless --database or "
+                         "DATABASE_URL is given), print how to connect, and tail every change");
   AddTailFlags(dev_cmd, &dev);
   dev.format = "human";
   dev_cmd->add_option("--schema-dir", schema_dir, "Migrations to load into the throwaway database");
@@ -290,8 +294,9 @@ int main(int argc, char** argv) {
       dev_db.emplace(std::move(db).value());
       g.database = dev_db->url;
       if (g.data_dir.empty()) {
-        g.data_dir = (std::filesystem::temp_directory_path() /
-                      fmt::format("eddy-dev-{}", ::getpid())).string();
+        g.data_dir =
+            (std::filesystem::temp_directory_path() / fmt::format("eddy-dev-{}", ::getpid()))
+                .string();
       }
     }
   }

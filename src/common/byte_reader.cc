@@ -18,7 +18,8 @@ uint8_t ByteReader::ReadU8() {
 uint16_t ByteReader::ReadU16() {
   if (!Need(2)) return 0;
   uint16_t v = 0;
-  for (int i = 0; i < 2; ++i) v = static_cast<uint16_t>(v << 8 | static_cast<uint8_t>(data_[pos_++]));
+  for (int i = 0; i < 2; ++i)
+    v = static_cast<uint16_t>(v << 8 | static_cast<uint8_t>(data_[pos_++]));
   return v;
 }
 

@@ -4,10 +4,14 @@ namespace eddy {
 
 const char* OpName(Op op) {
   switch (op) {
-    case Op::kInsert: return "insert";
-    case Op::kUpdate: return "update";
-    case Op::kDelete: return "delete";
-    case Op::kTruncate: return "truncate";
+    case Op::kInsert:
+      return "insert";
+    case Op::kUpdate:
+      return "update";
+    case Op::kDelete:
+      return "delete";
+    case Op::kTruncate:
+      return "truncate";
   }
   return "unknown";
 }

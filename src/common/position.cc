@@ -1,8 +1,8 @@
+#include "eddy/position.h"
+
 #include <charconv>
 
 #include <fmt/format.h>
-
-#include "eddy/position.h"
 
 namespace eddy {
 

@@ -7,10 +7,14 @@ namespace {
 
 uint8_t OpBit(Op op) {
   switch (op) {
-    case Op::kInsert: return 1;
-    case Op::kUpdate: return 2;
-    case Op::kDelete: return 4;
-    case Op::kTruncate: return 8;
+    case Op::kInsert:
+      return 1;
+    case Op::kUpdate:
+      return 2;
+    case Op::kDelete:
+      return 4;
+    case Op::kTruncate:
+      return 8;
   }
   return 0;
 }
@@ -32,8 +36,8 @@ Result<std::unique_ptr<SubscriptionFilter>> SubscriptionFilter::Compile(
   f->schema_ = dot == std::string::npos ? "public" : subscription.table.substr(0, dot);
   f->table_ = dot == std::string::npos ? subscription.table : subscription.table.substr(dot + 1);
   if (!f->all_tables_ && (f->schema_.empty() || f->table_.empty())) {
-    return InvalidArgument(fmt::format("subscription.table: \"{}\" is not a table name",
-                                       subscription.table));
+    return InvalidArgument(
+        fmt::format("subscription.table: \"{}\" is not a table name", subscription.table));
   }
   for (Op op : subscription.ops) f->op_mask_ |= OpBit(op);
   if (f->op_mask_ == 0) f->op_mask_ = 0xF;
@@ -72,8 +76,12 @@ const SubscriptionFilter::Resolved& SubscriptionFilter::Resolve(const Change& ch
     if (spec_.column && t.columns[i].name == *spec_.column) r.filter_column = static_cast<int>(i);
   }
   switch (spec_.detail) {
-    case Detail::kIdOnly: r.projection.rows = change::JsonProjection::Rows::kKeyOnly; break;
-    case Detail::kFull: r.projection.rows = change::JsonProjection::Rows::kFull; break;
+    case Detail::kIdOnly:
+      r.projection.rows = change::JsonProjection::Rows::kKeyOnly;
+      break;
+    case Detail::kFull:
+      r.projection.rows = change::JsonProjection::Rows::kFull;
+      break;
     case Detail::kColumns:
       r.projection.rows = change::JsonProjection::Rows::kColumns;
       for (const std::string& name : spec_.columns) {
@@ -105,7 +113,9 @@ bool SubscriptionFilter::Matches(const Change& change) {
     const std::vector<Value>& row = change.op == Op::kDelete ? change.old_row : change.new_row;
     if (static_cast<size_t>(r.filter_column) >= row.size()) return false;
     const Value& v = row[static_cast<size_t>(r.filter_column)];
-    if (!spec_.column_value) return v.kind == Value::Kind::kNull && !(change.op == Op::kDelete && change.old_kind == OldRow::kKey);
+    if (!spec_.column_value)
+      return v.kind == Value::Kind::kNull &&
+             !(change.op == Op::kDelete && change.old_kind == OldRow::kKey);
     if (v.kind != Value::Kind::kText || v.text != *spec_.column_value) return false;
   }
   return true;

@@ -4,10 +4,11 @@
 #include <string>
 #include <unordered_map>
 
-#include "change/change_json.h"
 #include "eddy/change.h"
 #include "eddy/result.h"
 #include "eddy/watcher.h"
+
+#include "change/change_json.h"
 
 namespace eddy::match {
 

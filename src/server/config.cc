@@ -25,7 +25,8 @@ std::vector<std::string> SplitList(const std::string& s) {
 Result<bool> ParseBool(const std::string& name, const std::string& value) {
   if (value == "1" || value == "true" || value == "yes" || value == "on") return true;
   if (value == "0" || value == "false" || value == "no" || value == "off") return false;
-  return InvalidArgument(fmt::format("{}: \"{}\" is not a boolean (use true or false)", name, value));
+  return InvalidArgument(
+      fmt::format("{}: \"{}\" is not a boolean (use true or false)", name, value));
 }
 
 template <class T>
@@ -61,9 +62,10 @@ Status ApplyConfigFile(const std::string& path, Config* config) {
   for (const auto& [section, node] : t) {
     auto known = kKnown.find(std::string(section.str()));
     if (known == kKnown.end()) {
-      return InvalidArgument(fmt::format("config file {}: unknown section [{}] (known: source, "
-                                         "capture, log)",
-                                         path, section.str()));
+      return InvalidArgument(
+          fmt::format("config file {}: unknown section [{}] (known: source, "
+                      "capture, log)",
+                      path, section.str()));
     }
     if (const toml::table* st = node.as_table()) {
       for (const auto& [key, value] : *st) {
@@ -84,7 +86,9 @@ Status ApplyConfigFile(const std::string& path, Config* config) {
     w.tables.clear();
     for (const toml::node& n : *tables) {
       auto s = n.value<std::string>();
-      if (!s) return InvalidArgument("capture.tables: every entry must be a string such as \"public.songs\"");
+      if (!s)
+        return InvalidArgument(
+            "capture.tables: every entry must be a string such as \"public.songs\"");
       w.tables.push_back(*s);
     }
   } else if (t.at_path("capture.tables").node() != nullptr) {
@@ -102,7 +106,8 @@ Status ApplyConfigFile(const std::string& path, Config* config) {
     return InvalidArgument("log.segment_mb: must be between 1 and 4096");
   }
   if (retention_mb < 0) return InvalidArgument("log.retention_mb: must be 0 (keep all) or more");
-  if (retention_hours < 0) return InvalidArgument("log.retention_hours: must be 0 (keep all) or more");
+  if (retention_hours < 0)
+    return InvalidArgument("log.retention_hours: must be 0 (keep all) or more");
   w.segment_bytes = static_cast<uint64_t>(segment_mb) << 20;
   w.retention_bytes = static_cast<uint64_t>(retention_mb) << 20;
   w.retention_age_seconds = retention_hours * 3600;
@@ -134,10 +139,10 @@ Status Validate(const Config& config) {
   // Slot names: PostgreSQL allows lower-case letters, digits and underscores, up to 63 bytes.
   static const std::regex kSlot("^[a-z0-9_]{1,63}$");
   if (!std::regex_match(w.slot, kSlot)) {
-    return InvalidArgument(fmt::format(
-        "capture.slot: \"{}\" is not a valid slot name (lower-case letters, digits and "
-        "underscores, at most 63)",
-        w.slot));
+    return InvalidArgument(
+        fmt::format("capture.slot: \"{}\" is not a valid slot name (lower-case letters, digits and "
+                    "underscores, at most 63)",
+                    w.slot));
   }
   if (w.publication.empty() || w.publication.size() > 63) {
     return InvalidArgument("capture.publication: must be 1 to 63 bytes");
@@ -145,8 +150,8 @@ Status Validate(const Config& config) {
   for (const std::string& t : w.tables) {
     if (t.empty() || t.front() == '.' || t.back() == '.' ||
         std::count(t.begin(), t.end(), '.') > 1) {
-      return InvalidArgument(fmt::format(
-          "capture.tables: \"{}\" is not a table name (use table or schema.table)", t));
+      return InvalidArgument(
+          fmt::format("capture.tables: \"{}\" is not a table name (use table or schema.table)", t));
     }
   }
   if (w.data_dir.empty()) return InvalidArgument("log.data_dir: must not be empty");

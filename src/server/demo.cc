@@ -20,7 +20,8 @@ DevDatabase::DevDatabase(DevDatabase&&) noexcept = default;
 Status ApplySchemaFiles(const std::string& conninfo, const std::string& schema_dir) {
   std::error_code ec;
   if (!std::filesystem::is_directory(schema_dir, ec)) {
-    return NotFound(fmt::format("schema directory {} does not exist (pass --schema-dir)", schema_dir));
+    return NotFound(
+        fmt::format("schema directory {} does not exist (pass --schema-dir)", schema_dir));
   }
   std::vector<std::filesystem::path> files;
   for (const auto& entry : std::filesystem::directory_iterator(schema_dir)) {

@@ -42,8 +42,9 @@ struct Engine::Delivery {
 
 Result<std::unique_ptr<Engine>> Engine::Create(const WatcherOptions& options) {
   if (options.database_url.empty()) {
-    return InvalidArgument("database_url: required (a libpq URI such as "
-                           "postgresql://user@host:5432/db, or set DATABASE_URL)");
+    return InvalidArgument(
+        "database_url: required (a libpq URI such as "
+        "postgresql://user@host:5432/db, or set DATABASE_URL)");
   }
   if (options.data_dir.empty()) return InvalidArgument("data_dir: required");
   std::error_code ec;
@@ -99,6 +100,7 @@ Status Engine::CaptureFailure() const {
 
 void Engine::Stop() {
   if (stopped_.exchange(true)) return;
+  if (!capture_) return;  // Create failed part-way
   capture_->Stop();
   if (capture_thread_.joinable()) capture_thread_.join();
   std::map<SubscriptionId, std::unique_ptr<Delivery>> deliveries;
@@ -140,8 +142,7 @@ bool Engine::WaitUntilStreaming(int timeout_ms) {
   return false;
 }
 
-Result<SubscriptionId> Engine::Subscribe(const Subscription& subscription,
-                                         WatchHandlers handlers) {
+Result<SubscriptionId> Engine::Subscribe(const Subscription& subscription, WatchHandlers handlers) {
   if (stopped_) return FailedPrecondition("the watcher is stopped");
   EDDY_ASSIGN_OR_RETURN(std::unique_ptr<match::SubscriptionFilter> filter,
                         match::SubscriptionFilter::Compile(subscription));
@@ -189,8 +190,8 @@ void Engine::RunDelivery(Delivery* d) {
       if (!in_transaction) {
         in_transaction = true;
         if (d->handlers.on_begin) {
-          d->handlers.on_begin(
-              TransactionBoundary{e.change.xid, e.change.position.commit_lsn, e.change.commit_time_us});
+          d->handlers.on_begin(TransactionBoundary{e.change.xid, e.change.position.commit_lsn,
+                                                   e.change.commit_time_us});
         }
       }
       json.clear();

@@ -6,8 +6,9 @@
 #include <mutex>
 #include <thread>
 
-#include "capture/capture.h"
 #include "eddy/watcher.h"
+
+#include "capture/capture.h"
 #include "log/change_log.h"
 
 namespace eddy::server {
@@ -47,7 +48,7 @@ class Engine final : public Watcher {
   std::atomic<bool> stopped_{false};
 
   mutable std::mutex mutex_;
-  Status capture_failure_;  // guarded by mutex_
+  Status capture_failure_;                                          // guarded by mutex_
   std::map<SubscriptionId, std::unique_ptr<Delivery>> deliveries_;  // guarded by mutex_
   SubscriptionId next_id_ = 1;                                      // guarded by mutex_
 };

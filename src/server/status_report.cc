@@ -31,9 +31,10 @@ Result<std::string> StatusReport(const WatcherOptions& options) {
   capture::SlotManager slots(*conn);
   EDDY_ASSIGN_OR_RETURN(capture::SlotHealth h, slots.Health(options.slot));
   if (!h.exists) {
-    out += fmt::format("slot         {}: missing (eddy creates it on first start; if eddy ran "
-                       "before, the slot was dropped and changes were lost)\n",
-                       options.slot);
+    out += fmt::format(
+        "slot         {}: missing (eddy creates it on first start; if eddy ran "
+        "before, the slot was dropped and changes were lost)\n",
+        options.slot);
   } else {
     out += fmt::format(
         "slot         {}: {} wal_status={} confirmed_flush={} restart={} server={}\n"
@@ -55,7 +56,8 @@ Result<std::string> StatusReport(const WatcherOptions& options) {
   if (leader->rows() == 0) {
     out += "leader       none (no eddy is capturing this slot)\n";
   } else {
-    out += fmt::format("leader       backend pid {} from {}\n", leader->Get(0, 0), leader->Get(0, 1));
+    out +=
+        fmt::format("leader       backend pid {} from {}\n", leader->Get(0, 0), leader->Get(0, 1));
   }
   std::error_code ec;
   std::filesystem::path dir = std::filesystem::path(options.data_dir) / "log";

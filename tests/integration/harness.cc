@@ -1,34 +1,34 @@
 #include "harness.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <filesystem>
 #include <thread>
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 namespace eddy::testing {
 namespace {
 
-std::vector<std::string>& TempDirs() {
-  static std::vector<std::string> dirs;
-  return dirs;
-}
-
-struct Cleanup {
-  ~Cleanup() {
-    for (const auto& d : TempDirs()) std::filesystem::remove_all(d);
+// Removes the directories at exit.
+struct TempDirList {
+  std::vector<std::string> dirs;
+  ~TempDirList() {
+    for (const auto& d : dirs) std::filesystem::remove_all(d);
   }
-} cleanup;
+};
+
+std::vector<std::string>& TempDirs() {
+  static TempDirList list;
+  return list.dirs;
+}
 
 }  // namespace
 
 pg::ThrowawayCluster& Cluster() {
   static std::unique_ptr<pg::ThrowawayCluster> cluster = [] {
     pg::ThrowawayClusterOptions options;
-    options.settings = {{"logical_decoding_work_mem", "'64kB'"},
-                        {"max_connections", "200"}};
+    options.settings = {{"logical_decoding_work_mem", "64kB"}, {"max_connections", "200"}};
     auto c = pg::ThrowawayCluster::Start(options);
     if (!c.ok()) {
       fmt::print(stderr, "cannot start PostgreSQL: {}\n", c.status().ToString());
@@ -78,55 +78,62 @@ std::string TempDir() {
 
 WatchHandlers Collector::Handlers() {
   WatchHandlers h;
-  h.on_begin = [this](const TransactionBoundary&) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    events_.push_back("begin");
+  std::shared_ptr<State> st = state_;
+  h.on_begin = [st](const TransactionBoundary&) {
+    std::lock_guard<std::mutex> lock(st->mutex);
+    st->events.push_back("begin");
   };
-  h.on_change = [this](const WatchEvent& e) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    events_.push_back("change");
-    json_.emplace_back(e.json);
-    positions_.push_back(e.change.position);
-    cv_.notify_all();
+  h.on_change = [st](const WatchEvent& e) {
+    std::lock_guard<std::mutex> lock(st->mutex);
+    st->events.push_back("change");
+    st->json.emplace_back(e.json);
+    st->positions.push_back(e.change.position);
+    st->cv.notify_all();
   };
-  h.on_commit = [this](const Commit&) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    events_.push_back("commit");
-    cv_.notify_all();
+  h.on_commit = [st](const Commit&) {
+    std::lock_guard<std::mutex> lock(st->mutex);
+    st->events.push_back("commit");
+    st->cv.notify_all();
   };
   return h;
 }
 
 bool Collector::WaitFor(size_t n, std::chrono::milliseconds timeout) {
-  std::unique_lock<std::mutex> lock(mutex_);
-  return cv_.wait_for(lock, timeout, [&] { return json_.size() >= n; });
+  std::unique_lock<std::mutex> lock(state_->mutex);
+  return state_->cv.wait_for(lock, timeout, [&] { return state_->json.size() >= n; });
 }
 
 std::vector<std::string> Collector::Json() {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return json_;
+  std::lock_guard<std::mutex> lock(state_->mutex);
+  return state_->json;
 }
 
 std::vector<std::string> Collector::Events() {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return events_;
+  std::lock_guard<std::mutex> lock(state_->mutex);
+  return state_->events;
 }
 
 std::vector<Position> Collector::Positions() {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return positions_;
+  std::lock_guard<std::mutex> lock(state_->mutex);
+  return state_->positions;
 }
 
 size_t Collector::size() {
-  std::lock_guard<std::mutex> lock(mutex_);
-  return json_.size();
+  std::lock_guard<std::mutex> lock(state_->mutex);
+  return state_->json.size();
 }
 
 WatcherOptions OptionsFor(const std::string& conninfo, const std::string& slot) {
   WatcherOptions o;
   o.database_url = conninfo;
   o.data_dir = TempDir();
-  o.slot = slot;
+  if (slot.empty()) {
+    size_t at = conninfo.find("dbname=");
+    o.slot = at == std::string::npos ? "eddy" : conninfo.substr(at + 7);
+    o.slot = o.slot.substr(0, o.slot.find(' '));
+  } else {
+    o.slot = slot;
+  }
   return o;
 }
 

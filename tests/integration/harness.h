@@ -4,15 +4,16 @@
 // free loopback port, as the postgres user when run as root), a fresh database per test, and a
 // collector of delivered changes.
 
-#include <gtest/gtest.h>
-
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "eddy/watcher.h"
+
 #include "pg/connection.h"
 #include "pg/throwaway_cluster.h"
 
@@ -29,7 +30,8 @@ std::string Query(const std::string& conninfo, const std::string& sql);
 // A fresh directory under /tmp, removed at exit.
 std::string TempDir();
 
-// Records what a subscription delivers.
+// Records what a subscription delivers. The handlers share the recorded state, so a Collector
+// may go out of scope before the watcher that calls them.
 class Collector {
  public:
   WatchHandlers Handlers();
@@ -41,15 +43,19 @@ class Collector {
   std::vector<Position> Positions();
 
  private:
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  std::vector<std::string> json_;
-  std::vector<std::string> events_;
-  std::vector<Position> positions_;
+  struct State {
+    std::mutex mutex;
+    std::condition_variable cv;
+    std::vector<std::string> json;
+    std::vector<std::string> events;
+    std::vector<Position> positions;
+  };
+  std::shared_ptr<State> state_ = std::make_shared<State>();
 };
 
-// Options for a Watcher on `conninfo` with its own data dir and slot.
-WatcherOptions OptionsFor(const std::string& conninfo, const std::string& slot = "eddy");
+// Options for a Watcher on `conninfo` with its own data dir. Slots are cluster-wide, so the
+// default slot is named after the test's database.
+WatcherOptions OptionsFor(const std::string& conninfo, const std::string& slot = "");
 
 // Opens and starts a watcher and waits until it streams.
 std::unique_ptr<Watcher> StartWatcher(const WatcherOptions& options);

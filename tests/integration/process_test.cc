@@ -1,17 +1,16 @@
 // The eddy binary and the example program as separate processes: kill -9 mid-stream and
 // restart, a killed leader replaced by its standby, `eddy status`, and bad input at the CLI.
 
-#include <fcntl.h>
-#include <signal.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <fstream>
 #include <set>
 #include <sstream>
 #include <thread>
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -99,8 +98,17 @@ TEST(EddyProcessTest, KillNineMidStreamLosesAndDuplicatesNothing) {
   std::string db = NewDatabase();
   Sql(db, "CREATE TABLE k (id int PRIMARY KEY)");
   std::string data = TempDir();
-  auto first = std::make_unique<Child>(
-      Eddy({"--database", db, "--data-dir", data, "tail", "--table", "k", "--detail", "id"}));
+  auto first = std::make_unique<Child>(Eddy({"--database", db, "--slot", "k9", "--data-dir", data,
+                                             "tail", "--table", "k", "--detail", "id"}));
+  // Rows committed before the slot exists are not eddy's to capture: wait for it.
+  bool slot_ready = false;
+  for (int i = 0; i < 300 && !slot_ready; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    slot_ready = Query(db,
+                       "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'k9' "
+                       "AND active") == "1";
+  }
+  ASSERT_TRUE(slot_ready) << first->Output();
   // Writers commit while eddy is killed and restarted.
   std::atomic<bool> stop{false};
   std::atomic<int> next{1};
@@ -116,8 +124,8 @@ TEST(EddyProcessTest, KillNineMidStreamLosesAndDuplicatesNothing) {
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   first->Kill(SIGKILL);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  auto second = std::make_unique<Child>(
-      Eddy({"--database", db, "--data-dir", data, "tail", "--table", "k", "--detail", "id"}));
+  auto second = std::make_unique<Child>(Eddy({"--database", db, "--slot", "k9", "--data-dir", data,
+                                              "tail", "--table", "k", "--detail", "id"}));
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   second->Kill(SIGKILL);
   stop = true;
@@ -125,9 +133,9 @@ TEST(EddyProcessTest, KillNineMidStreamLosesAndDuplicatesNothing) {
   const int total = next.load() - 1;
   ASSERT_GT(total, 10);
   // A third run catches up, then prints the whole log from the start.
-  Child reader(Eddy({"--database", db, "--data-dir", data, "tail", "--table", "k", "--detail",
-                     "id", "--from", "start", "--count", std::to_string(total + 1), "--timeout",
-                     "20"}));
+  Child reader(Eddy({"--database", db, "--slot", "k9", "--data-dir", data, "tail", "--table", "k",
+                     "--detail", "id", "--from", "start", "--count", std::to_string(total + 1),
+                     "--timeout", "20"}));
   EXPECT_EQ(reader.Wait(std::chrono::seconds(60)), 0);
   std::string out = reader.Output();
   std::set<int> ids;
@@ -149,10 +157,11 @@ TEST(EddyProcessTest, KillNineMidStreamLosesAndDuplicatesNothing) {
 TEST(EddyProcessTest, KilledLeaderIsReplacedByTheStandby) {
   std::string db = NewDatabase();
   Sql(db, "CREATE TABLE l (id int PRIMARY KEY)");
-  Child leader(Eddy({"--database", db, "--data-dir", TempDir(), "tail", "--table", "l"}));
+  Child leader(
+      Eddy({"--database", db, "--slot", "lead", "--data-dir", TempDir(), "tail", "--table", "l"}));
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-  Child standby(Eddy({"--database", db, "--data-dir", TempDir(), "tail", "--table", "l",
-                      "--detail", "id"}));
+  Child standby(Eddy({"--database", db, "--slot", "lead", "--data-dir", TempDir(), "tail",
+                      "--table", "l", "--detail", "id"}));
   std::this_thread::sleep_for(std::chrono::milliseconds(1000));
   Sql(db, "INSERT INTO l VALUES (1)");
   ASSERT_TRUE(leader.WaitForOutput("\"id\":1", std::chrono::seconds(10))) << leader.Output();
@@ -173,8 +182,9 @@ TEST(EddyProcessTest, StatusShowsSlotLagAndLeader) {
   bool ready = false;
   for (int i = 0; i < 100 && !ready; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    ready = Query(db, "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'st_slot' "
-                      "AND active") == "1";
+    ready = Query(db,
+                  "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'st_slot' "
+                  "AND active") == "1";
   }
   ASSERT_TRUE(ready) << running.Output();
   Child status(Eddy({"--database", db, "--data-dir", data, "--slot", "st_slot", "status"}));
@@ -187,8 +197,8 @@ TEST(EddyProcessTest, StatusShowsSlotLagAndLeader) {
 }
 
 TEST(EddyProcessTest, BadInputGetsAMessageThatSaysWhatToFix) {
-  Child bad_url(Eddy({"--database", "postgresql://nobody@127.0.0.1:1/x", "--data-dir", TempDir(),
-                      "status"}));
+  Child bad_url(
+      Eddy({"--database", "postgresql://nobody@127.0.0.1:1/x", "--data-dir", TempDir(), "status"}));
   EXPECT_EQ(bad_url.Wait(std::chrono::seconds(20)), 2);
   EXPECT_NE(bad_url.Output().find("127.0.0.1"), std::string::npos) << bad_url.Output();
 
@@ -212,7 +222,8 @@ TEST(EddyProcessTest, BadInputGetsAMessageThatSaysWhatToFix) {
   EXPECT_NE(no_db.Output().find("DATABASE_URL"), std::string::npos) << no_db.Output();
 
   std::string db = NewDatabase();
-  Child bad_from(Eddy({"--database", db, "--data-dir", TempDir(), "tail", "--from", "yesterday"}));
+  Child bad_from(Eddy({"--database", db, "--slot", "bad_from", "--data-dir", TempDir(), "tail",
+                       "--from", "yesterday"}));
   EXPECT_EQ(bad_from.Wait(std::chrono::seconds(20)), 2);
   EXPECT_NE(bad_from.Output().find("--from"), std::string::npos) << bad_from.Output();
 }
@@ -222,8 +233,9 @@ TEST(ExampleTest, WatchSongsPrintsTransactions) {
   Sql(db, "CREATE TABLE songs (id bigserial PRIMARY KEY, title text, artist text, album text)");
   Child example({WATCH_SONGS_BINARY, TempDir(), "3"}, {"DATABASE_URL=" + db});
   ASSERT_TRUE(example.WaitForOutput("READY", std::chrono::seconds(30))) << example.Output();
-  Sql(db, "BEGIN; INSERT INTO songs (title, artist, album) VALUES ('a', 'x', 'z'), ('b', 'y', 'z');"
-          "COMMIT; UPDATE songs SET title = 'c' WHERE title = 'a'");
+  Sql(db,
+      "BEGIN; INSERT INTO songs (title, artist, album) VALUES ('a', 'x', 'z'), ('b', 'y', 'z');"
+      "COMMIT; UPDATE songs SET title = 'c' WHERE title = 'a'");
   EXPECT_EQ(example.Wait(std::chrono::seconds(30)), 0) << example.Output();
   std::string out = example.Output();
   EXPECT_EQ(CountLines(out, "BEGIN"), 2) << out;

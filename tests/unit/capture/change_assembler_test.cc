@@ -1,9 +1,9 @@
 #include "capture/change_assembler.h"
 
+#include <filesystem>
+
 #include <gtest/gtest.h>
 #include <unistd.h>
-
-#include <filesystem>
 
 #include "fakes/fake_change_sink.h"
 

@@ -1,6 +1,6 @@
-#include <gtest/gtest.h>
-
 #include "eddy/position.h"
+
+#include <gtest/gtest.h>
 
 namespace eddy {
 namespace {

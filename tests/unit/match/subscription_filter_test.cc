@@ -82,7 +82,8 @@ TEST(SubscriptionFilterTest, ColumnValueAndProjection) {
   f->Render(c, &json);
   EXPECT_NE(json.find("\"key\":{\"id\":1},\"new\":{\"title\":\"t\"}"), std::string::npos) << json;
   EXPECT_NE(json.find("\"position\":\"0/100:0\""), std::string::npos) << json;
-  EXPECT_NE(json.find("\"commit_time\":\"2023-11-14T22:13:20.000000Z\""), std::string::npos) << json;
+  EXPECT_NE(json.find("\"commit_time\":\"2023-11-14T22:13:20.000000Z\""), std::string::npos)
+      << json;
 }
 
 TEST(SubscriptionFilterTest, BadSubscriptionsNameTheField) {

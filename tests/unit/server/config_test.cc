@@ -1,10 +1,10 @@
 #include "server/config.h"
 
-#include <gtest/gtest.h>
-#include <unistd.h>
-
 #include <fstream>
 #include <map>
+
+#include <gtest/gtest.h>
+#include <unistd.h>
 
 namespace eddy::server {
 namespace {
@@ -45,12 +45,12 @@ TEST(ConfigTest, ErrorsNameTheKeyAndTheFix) {
     const char* toml;
     const char* expect;
   };
-  for (const Case& k : {Case{"[capture]\nslot = 5\n", "capture.slot"},
-                        Case{"[capture]\nsloot = 'x'\n", "capture.sloot"},
-                        Case{"[nope]\n", "unknown section [nope]"},
-                        Case{"[log]\nsegment_mb = 0\n", "log.segment_mb"},
-                        Case{"[capture]\ntables = 'songs'\n", "capture.tables"},
-                        Case{"[capture\n", "line 1"}}) {
+  for (const Case& k :
+       {Case{"[capture]\nslot = 5\n", "capture.slot"},
+        Case{"[capture]\nsloot = 'x'\n", "capture.sloot"},
+        Case{"[nope]\n", "unknown section [nope]"},
+        Case{"[log]\nsegment_mb = 0\n", "log.segment_mb"},
+        Case{"[capture]\ntables = 'songs'\n", "capture.tables"}, Case{"[capture\n", "line 1"}}) {
     std::string path = WriteFile(k.toml);
     Config c;
     Status s = ApplyConfigFile(path, &c);
