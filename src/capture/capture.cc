@@ -104,6 +104,7 @@ Status Capture::Run() {
   if (!spool.ok()) return spool.status();
   session.spool = std::move(spool).value();
   for (const auto& t : seed_tables_) session.relations.Seed(t);
+  if (options_.on_table_version) session.relations.SetVersionListener(options_.on_table_version);
   session.assembler = std::make_unique<ChangeAssembler>(session.relations, sink_, *session.spool,
                                                         session.types, skip_through_);
   session_ = &session;

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -27,6 +28,8 @@ struct CaptureOptions {
   int reconnect_max_ms = 5000;
   int leader_poll_ms = 500;    // how often a standby tries to take the leader lock
   bool recreate_slot = false;  // a missing or lost slot is recreated instead of an error
+  // Called on the capture thread with each new table version, before its first change.
+  std::function<void(const std::shared_ptr<const Table>&)> on_table_version;
 };
 
 enum class CaptureRole { kStarting, kStandby, kLeader, kStopped, kFailed };

@@ -30,6 +30,7 @@ std::shared_ptr<const Table> RelationCache::Apply(const pgoutput::Relation& rela
   table->schema_version = entry.max_version + 1;
   entry.max_version = table->schema_version;
   entry.table = std::move(table);
+  if (listener_) listener_(entry.table);
   return entry.table;
 }
 

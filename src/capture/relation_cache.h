@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <unordered_map>
 
@@ -18,6 +19,11 @@ class RelationCache {
  public:
   explicit RelationCache(TypeResolver& types) : types_(types) {}
 
+  // Called with each new table version (a first description or a schema change).
+  void SetVersionListener(std::function<void(const std::shared_ptr<const Table>&)> listener) {
+    listener_ = std::move(listener);
+  }
+
   // Replaces the entry for `relation.id`. Returns the table now in force.
   std::shared_ptr<const Table> Apply(const pgoutput::Relation& relation);
   // nullptr when the stream never described `id` (a protocol violation).
@@ -32,6 +38,7 @@ class RelationCache {
     uint32_t max_version = 0;
   };
   TypeResolver& types_;
+  std::function<void(const std::shared_ptr<const Table>&)> listener_;
   std::unordered_map<uint32_t, Entry> entries_;
 };
 

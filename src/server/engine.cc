@@ -63,7 +63,13 @@ Result<std::unique_ptr<Engine>> Engine::Create(const WatcherOptions& options) {
   EDDY_ASSIGN_OR_RETURN(engine->log_, log::ChangeLog::Open(log_options, SystemClock()));
   engine->sink_ = std::make_unique<LogSink>(*engine->log_);
 
+  EDDY_ASSIGN_OR_RETURN(engine->tables_, TableRegistry::Open(options.data_dir + "/tables.bin"));
   capture::CaptureOptions capture_options;
+  TableRegistry* registry = engine->tables_.get();
+  capture_options.on_table_version = [registry](const std::shared_ptr<const Table>& table) {
+    Status s = registry->Record(table);
+    if (!s.ok()) spdlog::warn("table registry: {}", s.ToString());
+  };
   capture_options.conninfo = options.database_url;
   capture_options.slot = options.slot;
   capture_options.publication = options.publication;
@@ -75,6 +81,7 @@ Result<std::unique_ptr<Engine>> Engine::Create(const WatcherOptions& options) {
   Lsn resume_from = last ? last->end_lsn : Lsn();
   engine->capture_ = std::make_unique<capture::Capture>(capture_options, *engine->sink_,
                                                         skip_through, resume_from, SystemClock());
+  engine->capture_->SeedTables(engine->tables_->Tables());
   capture::Capture* capture = engine->capture_.get();
   engine->log_->SetDurableListener(
       [capture](const Commit& commit) { capture->NotifyDurable(commit.end_lsn); });

@@ -10,6 +10,7 @@
 
 #include "capture/capture.h"
 #include "log/change_log.h"
+#include "server/table_registry.h"
 
 namespace eddy::server {
 
@@ -42,6 +43,7 @@ class Engine final : public Watcher {
 
   WatcherOptions options_;
   std::unique_ptr<log::ChangeLog> log_;
+  std::unique_ptr<TableRegistry> tables_;
   std::unique_ptr<capture::ChangeSink> sink_;
   std::unique_ptr<capture::Capture> capture_;
   std::thread capture_thread_;

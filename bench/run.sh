@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Builds the release preset and runs every benchmark. Each prints its reference beside it.
+# The figures are recorded in docs/performance.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+cmake --preset release -G Ninja >/dev/null
+cmake --build build/release -j "$(nproc)" --target capture_bench change_log_bench \
+  pgoutput_decode_bench json_encode_bench
+echo "== capture: eddy vs pg_recvlogical, latency vs a bare libpq reader"
+build/release/bench/capture_bench "$@"
+echo "== micro-benchmarks"
+build/release/bench/pgoutput_decode_bench --benchmark_min_time=1
+build/release/bench/json_encode_bench --benchmark_min_time=1
+build/release/bench/change_log_bench --benchmark_min_time=1
