@@ -157,10 +157,20 @@ int main(int argc, char** argv) {
   int64_t single = 100000;
   int64_t large = 900000;
   double seconds = 5;
+  bool fsync = true;
+  bool skip_throughput = false;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--no-fsync")) fsync = false;
+    if (!std::strcmp(argv[i], "--latency-only")) skip_throughput = true;
+  }
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--single")) single = std::atoll(argv[i + 1]);
     if (!std::strcmp(argv[i], "--large")) large = std::atoll(argv[i + 1]);
     if (!std::strcmp(argv[i], "--seconds")) seconds = std::atof(argv[i + 1]);
+  }
+  if (skip_throughput) {
+    single = 1000;
+    large = 1000;
   }
   eddy::pg::ThrowawayClusterOptions cluster_options;
   cluster_options.settings = {{"max_wal_size", "4GB"}};
@@ -223,6 +233,7 @@ int main(int argc, char** argv) {
   options.database_url = db;
   options.data_dir = data_dir;
   options.slot = "eddy";
+  options.fsync = fsync;
   std::atomic<int64_t> delivered{0};
   double eddy_s = 0;
   {

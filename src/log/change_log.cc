@@ -262,6 +262,7 @@ Status ChangeLog::RecoverLastSegment(const std::vector<std::pair<uint64_t, std::
     file_ = std::move(writer);
     seq_ = last.seq;
     file_size_ = keep;
+    allocated_end_ = keep;
     tables_written_ = std::move(scan.tables);
     max_time_us_ = scan.max_time_us;
     last_position_ = scan.last_position;
@@ -284,8 +285,31 @@ Status ChangeLog::CheckWriter() const {
   return writer_error_;
 }
 
+Status ChangeLog::Preallocate(uint64_t need) {
+  constexpr uint64_t kChunk = 4ull << 20;
+  static const std::string kZeros(1 << 20, '\0');
+  uint64_t from = std::max(allocated_end_, file_size_);
+  const uint64_t to = (need + kChunk - 1) / kChunk * kChunk;
+  Status st;
+  while (st.ok() && from < to) {
+    const uint64_t n = std::min<uint64_t>(kZeros.size(), to - from);
+    st = file_->WriteAt(from, std::string_view(kZeros.data(), n));
+    from += n;
+  }
+  if (st.ok()) st = file_->DataSync();
+  if (!st.ok()) {
+    writer_error_ = st;
+    return st;
+  }
+  allocated_end_ = to;
+  return Status::Ok();
+}
+
 Status ChangeLog::FlushBuffer() {
   if (buf_.empty()) return Status::Ok();
+  if (options_.fsync && file_size_ + buf_.size() > allocated_end_) {
+    EDDY_RETURN_IF_ERROR(Preallocate(file_size_ + buf_.size()));
+  }
   Status st = file_->WriteAt(file_size_, buf_);
   if (!st.ok()) {
     writer_error_ = st;
@@ -302,6 +326,15 @@ Status ChangeLog::SealSegment() {
     EncodeSegmentFooter(SegmentFooter{last_position_, max_time_us_}, out);
   });
   EDDY_RETURN_IF_ERROR(FlushBuffer());
+  if (allocated_end_ > file_size_) {
+    // A sealed segment ends at its footer: readers and recovery find the footer at the end.
+    Status st = file_->Truncate(file_size_);
+    if (!st.ok()) {
+      writer_error_ = st;
+      return st;
+    }
+    allocated_end_ = file_size_;
+  }
   if (options_.fsync) {
     Status st = file_->DataSync();
     if (!st.ok()) {
@@ -340,6 +373,7 @@ Status ChangeLog::StartSegment(Lsn first_lsn, bool continuation) {
   file_ = std::move(*created);
   seq_ = header.seq;
   file_size_ = bytes.size();
+  allocated_end_ = file_size_;
   tables_written_.clear();
   txn_new_tables_.clear();
   max_time_us_ = kNoTime;
@@ -449,6 +483,7 @@ Status ChangeLog::DiscardUncommitted() {
         return st;
       }
       file_size_ = boundary_.offset;
+      allocated_end_ = file_size_;
     }
     for (uint64_t key : txn_new_tables_) tables_written_.erase(key);
   } else {
@@ -487,6 +522,7 @@ Status ChangeLog::DiscardUncommitted() {
     }
     seq_ = boundary_.seq;
     file_size_ = boundary_.offset;
+    allocated_end_ = file_size_;
     tables_written_.clear();  // a Table record written twice in a segment is harmless
   }
   txn_new_tables_.clear();
