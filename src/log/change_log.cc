@@ -1,6 +1,7 @@
 #include "log/change_log.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <limits>
 
 #include <fmt/format.h>
@@ -164,7 +165,43 @@ Result<std::unique_ptr<ChangeLog>> ChangeLog::Open(const ChangeLogOptions& optio
   EDDY_RETURN_IF_ERROR(log->Recover().WithContext("change log " + options.dir));
   log->last_retention_us_ = clock.NowSteadyMicros();
   log->flusher_ = std::thread([l = log.get()] { l->FlusherLoop(); });
+  (void)RemoveFile(log->SparePath());  // a spare left by a crash may be partly written
+  if (options.fsync) log->preallocator_ = std::thread([l = log.get()] { l->PreallocatorLoop(); });
   return log;
+}
+
+void ChangeLog::PreallocatorLoop() {
+  static const std::string kZeros(1 << 20, '\0');
+  std::unique_lock lk(spare_mu_);
+  while (true) {
+    spare_cv_.wait(lk, [&] { return spare_stop_ || (spare_wanted_ && !spare_ready_); });
+    if (spare_stop_) return;
+    lk.unlock();
+    const std::string tmp = SparePath() + ".part";
+    (void)RemoveFile(tmp);
+    auto file = File::CreateNew(tmp);
+    Status st = file.status();
+    for (uint64_t off = 0; st.ok() && off < options_.segment_bytes; off += kZeros.size()) {
+      const uint64_t n = std::min<uint64_t>(kZeros.size(), options_.segment_bytes - off);
+      st = (*file)->WriteAt(off, std::string_view(kZeros.data(), n));
+      std::lock_guard stop_check(spare_mu_);
+      if (spare_stop_) st = Aborted("closing");
+    }
+    if (st.ok()) st = (*file)->DataSync();
+    if (st.ok() && std::rename(tmp.c_str(), SparePath().c_str()) != 0) {
+      st = IoError("cannot rename " + tmp);
+    }
+    lk.lock();
+    if (!st.ok()) {
+      (void)RemoveFile(tmp);
+      if (!spare_stop_)
+        spdlog::warn("change log: cannot prepare a spare segment: {}", st.ToString());
+      spare_wanted_ = false;  // the commit path grows files itself
+      continue;
+    }
+    spare_ready_ = true;
+    spare_wanted_ = false;
+  }
 }
 
 ChangeLog::~ChangeLog() { Close(); }
@@ -289,7 +326,10 @@ Status ChangeLog::Preallocate(uint64_t need) {
   constexpr uint64_t kChunk = 4ull << 20;
   static const std::string kZeros(1 << 20, '\0');
   uint64_t from = std::max(allocated_end_, file_size_);
-  const uint64_t to = (need + kChunk - 1) / kChunk * kChunk;
+  // A segment without a spare (the first one, or after recovery) is filled to its full size at
+  // once: one pause now instead of one every few megabytes.
+  uint64_t to = (need + kChunk - 1) / kChunk * kChunk;
+  if (need <= options_.segment_bytes) to = std::max(to, options_.segment_bytes);
   Status st;
   while (st.ok() && from < to) {
     const uint64_t n = std::min<uint64_t>(kZeros.size(), to - from);
@@ -309,6 +349,13 @@ Status ChangeLog::FlushBuffer() {
   if (buf_.empty()) return Status::Ok();
   if (options_.fsync && file_size_ + buf_.size() > allocated_end_) {
     EDDY_RETURN_IF_ERROR(Preallocate(file_size_ + buf_.size()));
+  }
+  if (options_.fsync && file_size_ > options_.segment_bytes / 2) {
+    std::lock_guard lk(spare_mu_);
+    if (!spare_ready_ && !spare_wanted_) {
+      spare_wanted_ = true;
+      spare_cv_.notify_one();
+    }
   }
   Status st = file_->WriteAt(file_size_, buf_);
   if (!st.ok()) {
@@ -362,7 +409,15 @@ Status ChangeLog::StartSegment(Lsn first_lsn, bool continuation) {
   std::string bytes;
   AppendRecord(&bytes, RecordType::kHeader,
                [&](std::string* out) { EncodeSegmentHeader(header, out); });
-  auto created = File::CreateNew(path);
+  bool use_spare = false;
+  {
+    std::lock_guard lk(spare_mu_);
+    if (spare_ready_ && std::rename(SparePath().c_str(), path.c_str()) == 0) {
+      use_spare = true;
+      spare_ready_ = false;
+    }
+  }
+  auto created = use_spare ? File::OpenForWrite(path) : File::CreateNew(path);
   Status st = created.status();
   if (st.ok()) st = (*created)->WriteAt(0, bytes);
   if (st.ok() && options_.fsync) st = SyncDir(options_.dir);
@@ -373,7 +428,7 @@ Status ChangeLog::StartSegment(Lsn first_lsn, bool continuation) {
   file_ = std::move(*created);
   seq_ = header.seq;
   file_size_ = bytes.size();
-  allocated_end_ = file_size_;
+  allocated_end_ = use_spare ? std::max<uint64_t>(options_.segment_bytes, file_size_) : file_size_;
   tables_written_.clear();
   txn_new_tables_.clear();
   max_time_us_ = kNoTime;
@@ -542,6 +597,13 @@ void ChangeLog::Close() {
     flusher_cv_.notify_all();
   }
   if (flusher_.joinable()) flusher_.join();
+  {
+    std::lock_guard lk(spare_mu_);
+    spare_stop_ = true;
+    spare_cv_.notify_all();
+  }
+  if (preallocator_.joinable()) preallocator_.join();
+  (void)RemoveFile(SparePath());
   {
     std::lock_guard lk(shared_->mu);
     shared_->closed = true;

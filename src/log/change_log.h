@@ -208,7 +208,8 @@ class ChangeLog {
   Status RecoverLastSegment(const std::vector<std::pair<uint64_t, std::string>>& files);
   Status StartSegment(Lsn first_lsn, bool continuation);
   Status SealSegment();
-  // Writes zeros ahead of file_size_ (4 MiB at a time, synced once) so that the per-commit
+  // Writes zeros ahead of file_size_ (to the segment size, or in 4 MiB steps past it, synced
+  // once) so that the per-commit
   // fdatasync overwrites allocated blocks and never waits for a file-system journal commit.
   Status Preallocate(uint64_t need);
   Status FlushBuffer();
@@ -223,9 +224,9 @@ class ChangeLog {
   std::unique_ptr<DirLock> lock_;
 
   // Writer.
-  std::shared_ptr<File> file_;                   // current segment; null before the first one
-  uint64_t seq_ = 0;                             // of the current segment
-  uint64_t file_size_ = 0;                       // bytes written to file_
+  std::shared_ptr<File> file_;  // current segment; null before the first one
+  uint64_t seq_ = 0;            // of the current segment
+  uint64_t file_size_ = 0;      // bytes written to file_
   // file_ holds zeros written ahead up to here (see Preallocate); 0 when unknown.
   uint64_t allocated_end_ = 0;
   std::string buf_;                              // appended, not yet written to file_
@@ -257,6 +258,19 @@ class ChangeLog {
   std::function<void(const Commit&)> listener_;  // guarded by listener_mu_
 
   std::thread flusher_;
+
+  // Segment files are zero-filled ahead of use so that writes into them are overwrites and the
+  // per-commit fdatasync never waits for a file-system journal commit. This thread keeps one
+  // zero-filled spare (`<dir>/spare.tmp`) ready once the current segment is half full; a roll
+  // renames it into place instead of growing a new file on the commit path. Only with fsync.
+  void PreallocatorLoop();
+  std::string SparePath() const { return options_.dir + "/spare.tmp"; }
+  std::mutex spare_mu_;
+  std::condition_variable spare_cv_;
+  bool spare_wanted_ = false;  // guarded by spare_mu_
+  bool spare_ready_ = false;   // guarded by spare_mu_
+  bool spare_stop_ = false;    // guarded by spare_mu_
+  std::thread preallocator_;
 };
 
 }  // namespace eddy::log

@@ -128,6 +128,15 @@ Status ApplyEnvironment(Config* config, const char* (*getenv_fn)(const char*)) {
   if (const char* v = get("EDDY_RECREATE_SLOT"); v && *v) {
     EDDY_ASSIGN_OR_RETURN(w.recreate_slot, ParseBool("EDDY_RECREATE_SLOT", v));
   }
+  if (const char* v = get("EDDY_SEGMENT_MB"); v && *v) {
+    char* end = nullptr;
+    long mb = std::strtol(v, &end, 10);
+    if (*end != '\0' || mb < 1 || mb > 4096) {
+      return InvalidArgument(
+          fmt::format("EDDY_SEGMENT_MB: \"{}\" is not a size in MiB between 1 and 4096", v));
+    }
+    w.segment_bytes = static_cast<uint64_t>(mb) << 20;
+  }
   if (const char* v = get("EDDY_FSYNC"); v && *v) {
     EDDY_ASSIGN_OR_RETURN(w.fsync, ParseBool("EDDY_FSYNC", v));
   }

@@ -19,7 +19,7 @@ struct Config {
 // Applies the TOML file at `path`. Errors name the key and say what is expected.
 Status ApplyConfigFile(const std::string& path, Config* config);
 // Applies DATABASE_URL, EDDY_DATA_DIR, EDDY_SLOT, EDDY_PUBLICATION, EDDY_TABLES (comma list),
-// EDDY_RECREATE_SLOT, EDDY_FSYNC. `getenv` is injectable for tests.
+// EDDY_RECREATE_SLOT, EDDY_SEGMENT_MB, EDDY_FSYNC. `getenv` is injectable for tests.
 Status ApplyEnvironment(Config* config, const char* (*getenv_fn)(const char*) = nullptr);
 // Checks names and ranges once everything is applied.
 Status Validate(const Config& config);

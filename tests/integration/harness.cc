@@ -127,6 +127,7 @@ WatcherOptions OptionsFor(const std::string& conninfo, const std::string& slot) 
   WatcherOptions o;
   o.database_url = conninfo;
   o.data_dir = TempDir();
+  o.segment_bytes = 8ull << 20;  // segments are zero-filled ahead: keep the tests' disk use small
   if (slot.empty()) {
     size_t at = conninfo.find("dbname=");
     o.slot = at == std::string::npos ? "eddy" : conninfo.substr(at + 7);

@@ -27,6 +27,7 @@ class Child {
       int fd = ::open(out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
       dup2(fd, 1);
       dup2(fd, 2);
+      putenv(const_cast<char*>("EDDY_SEGMENT_MB=8"));  // small zero-filled segments
       for (const auto& e : env) putenv(const_cast<char*>(strdup(e.c_str())));
       std::vector<char*> args;
       for (auto& a : argv) args.push_back(a.data());
