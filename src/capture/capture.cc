@@ -165,7 +165,9 @@ Status Capture::RunSession() {
   EDDY_RETURN_IF_ERROR(slots.CheckServer());
   EDDY_RETURN_IF_ERROR(slots.EnsurePublication(options_.publication, options_.tables));
   EDDY_ASSIGN_OR_RETURN(SlotHealth health, slots.Health(options_.slot));
-  const bool have_history = !resume_from_.IsZero();
+  // Once eddy has streamed from the slot (in this process or, per its log, before), a missing
+  // slot means changes were lost.
+  const bool have_history = !resume_from_.IsZero() || streamed_before_;
   if (health.exists && (!health.this_database || health.plugin != "pgoutput")) {
     return FailedPrecondition(fmt::format(
         "replication slot \"{}\" belongs to database \"{}\" with plugin {}, not to this "
@@ -189,7 +191,7 @@ Status Capture::RunSession() {
           "replication slot \"{}\" does not exist, but eddy's log holds changes up to {}: the "
           "slot was dropped, so changes since then are lost. Restart eddy with --recreate-slot "
           "to continue from now (and resync consumers), or check --slot names the right slot",
-          options_.slot, resume_from_.ToString()));
+          options_.slot, Lsn(durable_end_.load()).ToString()));
     }
     spdlog::info("capture: creating replication slot {}", options_.slot);
     EDDY_RETURN_IF_ERROR(slots.CreateSlot(options_.slot));
@@ -199,7 +201,16 @@ Status Capture::RunSession() {
   EDDY_ASSIGN_OR_RETURN(std::unique_ptr<ReplicationStream> stream,
                         ReplicationStream::Connect(options_.conninfo));
   Lsn start = Lsn(durable_end_.load());
+  EDDY_ASSIGN_OR_RETURN(SystemIdentity identity, stream->IdentifySystem());
+  if (timeline_ != 0 && identity.timeline != timeline_) {
+    // A new timeline means a failover or a restore: on PostgreSQL < 17 the slot does not follow a
+    // failover, so the slot check above has already failed if changes were lost.
+    spdlog::warn("capture: the server moved from timeline {} to {} (failover or restore?)",
+                 timeline_, identity.timeline);
+  }
+  timeline_ = identity.timeline;
   EDDY_RETURN_IF_ERROR(stream->Start(options_.slot, options_.publication, start));
+  streamed_before_ = true;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     state_.streaming = true;
@@ -213,10 +224,18 @@ Status Capture::RunSession() {
   Lsn confirmed;
   int64_t last_status_us = 0;
   int64_t last_lock_check_us = clock_.NowSteadyMicros();
+  // Silent-stall watchdog (pitfall 15): a healthy walsender sends data or answers a status
+  // update that asks for a reply; a connection that stays silent is dropped and made again.
+  int64_t last_frame_us = clock_.NowSteadyMicros();
+  bool asked_for_reply = false;
   ChangeAssembler& assembler = *session.assembler;
   while (!stop_) {
     EDDY_ASSIGN_OR_RETURN(StreamFrame frame, stream->Next(100));
     bool reply_now = false;
+    if (frame.kind != StreamFrame::Kind::kNone) {
+      last_frame_us = clock_.NowSteadyMicros();
+      asked_for_reply = false;
+    }
     if (frame.kind == StreamFrame::Kind::kXLogData) {
       received = std::max(received, frame.wal_end);
       EDDY_ASSIGN_OR_RETURN(pgoutput::Message message, decoder.Decode(frame.payload));
@@ -251,6 +270,16 @@ Status Capture::RunSession() {
       state_.transactions = st.transactions;
       state_.changes = st.changes;
       state_.streamed_transactions = st.streamed_transactions;
+    }
+    const int64_t silent_us = now - last_frame_us;
+    if (silent_us > int64_t{options_.stall_timeout_ms} * 1000) {
+      return Unavailable(
+          fmt::format("the walsender sent nothing for {} ms, not even a keepalive: reconnecting",
+                      silent_us / 1000));
+    }
+    if (!asked_for_reply && silent_us > int64_t{options_.stall_timeout_ms} * 1000 / 3) {
+      EDDY_RETURN_IF_ERROR(stream->SendStatus(received, confirmed, /*reply_requested=*/true));
+      asked_for_reply = true;
     }
     if (now - last_lock_check_us > 2'000'000) {
       last_lock_check_us = now;

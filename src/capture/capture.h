@@ -26,7 +26,10 @@ struct CaptureOptions {
   int status_interval_ms = 1000;    // standby status at least this often
   int reconnect_min_ms = 100;
   int reconnect_max_ms = 5000;
-  int leader_poll_ms = 500;    // how often a standby tries to take the leader lock
+  int leader_poll_ms = 500;  // how often a standby tries to take the leader lock
+  // A stream that sends nothing (no data, no keepalive) for this long is reconnected; after a
+  // third of it eddy asks the server for a reply.
+  int stall_timeout_ms = 30000;
   bool recreate_slot = false;  // a missing or lost slot is recreated instead of an error
   // Called on the capture thread with each new table version, before its first change.
   std::function<void(const std::shared_ptr<const Table>&)> on_table_version;
@@ -85,7 +88,9 @@ class Capture {
 
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> durable_end_{0};
-  Session* session_ = nullptr;  // valid while Run() runs; capture thread only
+  uint32_t timeline_ = 0;         // capture thread only
+  bool streamed_before_ = false;  // capture thread only
+  Session* session_ = nullptr;    // valid while Run() runs; capture thread only
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   CaptureState state_;  // guarded by mutex_

@@ -1,6 +1,7 @@
 #include "capture/replication_stream.h"
 
 #include <chrono>
+#include <cstdlib>
 
 #include <fmt/format.h>
 #include <libpq-fe.h>
@@ -57,16 +58,20 @@ Status ReplicationStream::ConnectionError(std::string_view what) const {
   return Unavailable(fmt::format("{}: {}", what, Trim(PQerrorMessage(conn_))));
 }
 
-Result<Lsn> ReplicationStream::IdentifySystem() {
+Result<SystemIdentity> ReplicationStream::IdentifySystem() {
   PGresult* res = PQexec(conn_, "IDENTIFY_SYSTEM");
   if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 || PQnfields(res) < 3) {
     PQclear(res);
     return ConnectionError("IDENTIFY_SYSTEM failed");
   }
+  SystemIdentity id;
+  id.system_id = PQgetvalue(res, 0, 0);
+  id.timeline = static_cast<uint32_t>(std::strtoul(PQgetvalue(res, 0, 1), nullptr, 10));
   std::optional<Lsn> lsn = Lsn::Parse(PQgetvalue(res, 0, 2));
   PQclear(res);
   if (!lsn) return Corruption("IDENTIFY_SYSTEM returned an unreadable xlogpos");
-  return *lsn;
+  id.wal_end = *lsn;
+  return id;
 }
 
 Status ReplicationStream::Start(const std::string& slot, const std::string& publication,

@@ -21,6 +21,13 @@ struct StreamFrame {
   std::string_view payload;      // XLogData: one pgoutput message; valid until the next Next()
 };
 
+// What IDENTIFY_SYSTEM reports.
+struct SystemIdentity {
+  std::string system_id;
+  uint32_t timeline = 0;
+  Lsn wal_end;
+};
+
 // A logical replication connection (libpq, replication=database) that runs START_REPLICATION
 // with pgoutput and reads its frames. Session settings make PostgreSQL print values in the forms
 // eddy's encoders expect: ISO dates in UTC, ISO 8601 intervals, shortest exact floats.
@@ -33,8 +40,8 @@ class ReplicationStream {
   ReplicationStream(const ReplicationStream&) = delete;
   ReplicationStream& operator=(const ReplicationStream&) = delete;
 
-  // IDENTIFY_SYSTEM: the server's current WAL position.
-  Result<Lsn> IdentifySystem();
+  // IDENTIFY_SYSTEM: the cluster's identity, timeline and current WAL position.
+  Result<SystemIdentity> IdentifySystem();
   // START_REPLICATION ... LOGICAL `start` with protocol 2 and streaming of large transactions.
   Status Start(const std::string& slot, const std::string& publication, Lsn start);
   // The next frame, waiting at most `timeout_ms` (kNone on timeout). An error means the stream

@@ -242,6 +242,7 @@ std::string FindSchemaDir(const std::string& flag) {
 int main(int argc, char** argv) {
   CLI::App app{"eddy: every committed change from PostgreSQL, decoded, durable and in order"};
   app.require_subcommand(1);
+  app.fallthrough();  // global options may also follow the subcommand
   GlobalFlags g;
   app.add_option("--config", g.config, "TOML config file (also EDDY_CONFIG)");
   app.add_option("--database,-d", g.database, "Source database URL (also DATABASE_URL)");

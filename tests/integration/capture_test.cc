@@ -512,5 +512,37 @@ TEST(CaptureTest, DroppedSlotGivesAClearError) {
   ASSERT_TRUE(got.WaitFor(1));
 }
 
+TEST(CaptureTest, SlotDroppedWhileCapturingStopsWithAClearError) {
+  std::string db = NewDatabase();
+  Sql(db, "CREATE TABLE dr (id int PRIMARY KEY)");
+  auto options = OptionsFor(db, "dropped_live");
+  auto watcher = StartWatcher(options);
+  Collector got;
+  ASSERT_TRUE(watcher->Subscribe(Subscription{}, got.Handlers()).ok());
+  Sql(db, "INSERT INTO dr VALUES (1)");
+  ASSERT_TRUE(got.WaitFor(1));
+  // Behind eddy's back: end its walsender and drop the slot before it reconnects.
+  bool dropped = false;
+  for (int i = 0; i < 200 && !dropped; ++i) {
+    auto conn = pg::Connection::Connect(db);
+    ASSERT_TRUE(conn.ok());
+    (void)(*conn)->Exec(
+        "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = "
+        "'dropped_live' AND active_pid IS NOT NULL");
+    dropped = (*conn)->Exec("SELECT pg_drop_replication_slot('dropped_live')").ok();
+    if (!dropped) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(dropped);
+  std::string health;
+  for (int i = 0; i < 100; ++i) {
+    health = watcher->Health();
+    if (health.find("role=failed") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_NE(health.find("role=failed"), std::string::npos) << health;
+  EXPECT_NE(health.find("does not exist"), std::string::npos) << health;
+  EXPECT_NE(health.find("--recreate-slot"), std::string::npos) << health;
+}
+
 }  // namespace
 }  // namespace eddy::testing
