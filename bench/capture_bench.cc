@@ -26,6 +26,7 @@
 #include "eddy/clock.h"
 #include "eddy/watcher.h"
 
+#include "bare_reader.h"
 #include "capture/replication_stream.h"
 #include "common/byte_reader.h"
 #include "pg/connection.h"
@@ -34,7 +35,6 @@
 namespace {
 
 using Clock = std::chrono::steady_clock;
-constexpr int64_t kPgEpochOffsetUs = 946684800000000LL;
 
 void Die(const eddy::Status& s, const char* what) {
   if (s.ok()) return;
@@ -77,57 +77,6 @@ Percentiles Summarise(std::vector<int64_t> v) {
   p.p99 = static_cast<double>(v[std::min(v.size() - 1, v.size() * 99 / 100)]) / 1000.0;
   return p;
 }
-
-// Reads a slot with plain libpq and records commit-to-receipt latency of every Commit message.
-class BareReader {
- public:
-  BareReader(std::string conninfo, std::string slot)
-      : conninfo_(std::move(conninfo)), slot_(std::move(slot)) {}
-  void Start() {
-    thread_ = std::thread([this] { Run(); });
-  }
-  void Stop() {
-    stop_ = true;
-    thread_.join();
-  }
-  std::vector<int64_t> Take() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return std::exchange(latencies_, {});
-  }
-
- private:
-  void Run() {
-    auto stream = eddy::capture::ReplicationStream::Connect(conninfo_);
-    Die(stream.status(), "bare reader connect");
-    Die((*stream)->Start(slot_, "eddy", eddy::Lsn()), "bare reader start");
-    eddy::Lsn last;
-    auto last_status = Clock::now();
-    while (!stop_) {
-      auto frame = (*stream)->Next(50);
-      Die(frame.status(), "bare reader");
-      if (frame->kind == eddy::capture::StreamFrame::Kind::kXLogData && !frame->payload.empty() &&
-          frame->payload[0] == 'C') {
-        int64_t now = NowUnixUs();
-        eddy::ByteReader r(frame->payload.substr(2));
-        r.ReadU64();
-        last = eddy::Lsn(r.ReadU64());
-        int64_t commit_us = r.ReadI64() + kPgEpochOffsetUs;
-        std::lock_guard<std::mutex> lock(mu_);
-        latencies_.push_back(now - commit_us);
-      }
-      if (Clock::now() - last_status > std::chrono::milliseconds(500)) {
-        Die((*stream)->SendStatus(last, last, false), "bare reader status");
-        last_status = Clock::now();
-      }
-    }
-  }
-  std::string conninfo_;
-  std::string slot_;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-  std::mutex mu_;
-  std::vector<int64_t> latencies_;
-};
 
 // Commits single-row transactions at `rate` per second for `seconds` from `connections` clients.
 void WriteAtRate(const std::string& conninfo, int rate, double seconds, int connections,
@@ -283,7 +232,7 @@ int main(int argc, char** argv) {
     eddy_lat.push_back(d);
   };
   Die((*watcher)->Subscribe(lat, handlers).status(), "subscribe");
-  BareReader floor(db, "floor");
+  eddy::bench::BareReader floor(db, "floor");
   floor.Start();
   std::atomic<int64_t> next_id{1};
   fmt::print(

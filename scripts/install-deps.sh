@@ -9,15 +9,14 @@ packages=(
   libboost1.81-dev libpg-query-dev libprotobuf-c-dev libsimdjson-dev libspdlog-dev libfmt-dev
   libcli11-dev libtomlplusplus-dev libssl-dev libnats-dev nats-server
   googletest libgtest-dev libgmock-dev libbenchmark-dev
+  nodejs chromium
 )
 
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
-fi
+if [ ${#missing[@]} -ne 0 ]; then
 
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
@@ -25,3 +24,17 @@ echo "installing: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# npm comes with nodesource's nodejs; Debian's nodejs needs the separate package.
+if ! command -v npm >/dev/null 2>&1; then
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends npm
+fi
+
+# The Node test clients, pinned by tests/node/package-lock.json (no browser download: the tests
+# drive Debian's chromium).
+if [ ! -d tests/node/node_modules ] || [ tests/node/package-lock.json -nt tests/node/node_modules ]; then
+  (cd "$(dirname "$0")/../tests/node" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+fi

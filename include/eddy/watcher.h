@@ -36,6 +36,9 @@ struct Subscription {
   std::optional<std::string> column_value;
   Detail detail = Detail::kIdOnly;
   std::vector<std::string> columns;  // for Detail::kColumns
+  // Updates are delivered only if one of these columns changed. Telling needs the old row:
+  // with REPLICA IDENTITY FULL eddy compares old and new; otherwise every update passes.
+  std::vector<std::string> trigger_columns;
   // Resume: deliver changes strictly after this position. nullopt: from now (changes that
   // become durable after Subscribe returns). Position{} : from the start of the log.
   std::optional<Position> after;

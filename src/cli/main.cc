@@ -17,6 +17,7 @@
 #include "server/config.h"
 #include "server/demo.h"
 #include "server/engine.h"
+#include "server/service.h"
 #include "server/status_report.h"
 
 namespace {
@@ -48,6 +49,9 @@ struct GlobalFlags {
   bool recreate_slot = false;
   bool no_fsync = false;
   std::string log_level = "info";
+  std::string http;  // address:port
+  bool open = false;
+  bool allow_adhoc = false;
 };
 
 int Fail(const eddy::Status& s) {
@@ -71,6 +75,27 @@ eddy::Result<eddy::server::Config> LoadConfig(const GlobalFlags& g) {
   if (!g.capture_tables.empty()) w.tables = g.capture_tables;
   if (g.recreate_slot) w.recreate_slot = true;
   if (g.no_fsync) w.fsync = false;
+  if (!g.http.empty()) {
+    size_t colon = g.http.rfind(':');
+    int port = -1;
+    if (colon != std::string::npos) {
+      try {
+        port = std::stoi(g.http.substr(colon + 1));
+      } catch (...) {
+        port = -1;
+      }
+    }
+    if (colon == std::string::npos || port < 0 || port > 65535) {
+      return eddy::InvalidArgument(
+          fmt::format("--http: \"{}\" is not ADDRESS:PORT (e.g. 127.0.0.1:8080; port 0 picks "
+                      "a free one)",
+                      g.http));
+    }
+    config.http.address = g.http.substr(0, colon);
+    config.http.port = port;
+  }
+  if (g.open) config.auth.mode = "open";
+  if (g.allow_adhoc) config.watch.allow_adhoc = true;
   EDDY_RETURN_IF_ERROR(eddy::server::Validate(config));
   return config;
 }
@@ -255,6 +280,9 @@ int main(int argc, char** argv) {
                "Create the slot again if it is missing or lost (changes in between are lost)");
   app.add_flag("--no-fsync", g.no_fsync, "Do not fsync the log (tests and benchmarks only)");
   app.add_option("--log-level", g.log_level, "trace, debug, info, warn, error");
+  app.add_option("--http", g.http, "HTTP address:port for serve and dev (default 127.0.0.1:8080)");
+  app.add_flag("--open", g.open, "No authentication (local development only)");
+  app.add_flag("--allow-adhoc", g.allow_adhoc, "Allow subscriptions by table without a watcher");
 
   TailFlags tail;
   CLI::App* tail_cmd = app.add_subcommand("tail", "Capture and print changes as they commit");
@@ -271,6 +299,8 @@ int main(int argc, char** argv) {
   dev_cmd->add_option("--schema-dir", schema_dir, "Migrations to load into the throwaway database");
 
   CLI::App* status_cmd = app.add_subcommand("status", "Publication, slot, lag, leader and log");
+  CLI::App* serve_cmd = app.add_subcommand(
+      "serve", "Capture and serve the watch API (SSE, WebSocket), /health, /metrics and a page");
   app.add_subcommand("version", "Print the version");
 
   CLI11_PARSE(app, argc, argv);
@@ -302,6 +332,11 @@ int main(int argc, char** argv) {
     }
   }
 
+  if (dev_cmd->parsed()) {
+    // Local development: no tokens, subscriptions by table.
+    g.open = true;
+    g.allow_adhoc = true;
+  }
   auto config = LoadConfig(g);
   if (!config.ok()) return Fail(config.status());
 
@@ -312,24 +347,49 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  auto engine = eddy::server::Engine::Create(config->watcher);
-  if (!engine.ok()) return Fail(engine.status());
-  if (eddy::Status s = (*engine)->Start(); !s.ok()) return Fail(s);
-  if (dev_cmd->parsed()) {
-    if (!(*engine)->WaitUntilStreaming(30000)) {
-      eddy::Status failure = (*engine)->CaptureFailure();
-      return Fail(failure.ok() ? eddy::Unavailable("capture did not start: " + (*engine)->Health())
+  if (serve_cmd->parsed() || dev_cmd->parsed()) {
+    auto service = eddy::server::Service::Create(*config);
+    if (!service.ok()) return Fail(service.status());
+    if (eddy::Status s = (*service)->Start(); !s.ok()) return Fail(s);
+    eddy::server::Engine& engine = (*service)->engine();
+    const std::string base =
+        fmt::format("http://{}:{}", config->http.address, (*service)->http_port());
+    if (serve_cmd->parsed()) {
+      fmt::print(stderr, "eddy serving {} (watch: {}/v1/watch, page: {}/)\n", base, base, base);
+      while (!g_stop) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        eddy::Status failure = engine.CaptureFailure();
+        if (!failure.ok()) {
+          (*service)->Stop();
+          return Fail(failure);
+        }
+      }
+      (*service)->Stop();
+      return 0;
+    }
+    if (!engine.WaitUntilStreaming(30000)) {
+      eddy::Status failure = engine.CaptureFailure();
+      return Fail(failure.ok() ? eddy::Unavailable("capture did not start: " + engine.Health())
                                : failure);
     }
     fmt::print(stderr,
                "\neddy is capturing {}\n  data dir: {}\n  connect:  psql '{}'\n  try:      "
-               "INSERT INTO songs (title, artist) VALUES ('hello', 'eddy');\nTailing every change "
-               "(Ctrl-C to stop):\n\n",
+               "INSERT INTO songs (title, artist) VALUES ('hello', 'eddy');\n"
+               "  page:     {}/\n"
+               "  watch:    curl -N '{}/v1/watch?table=songs&op=insert,update,delete&detail=full'\n"
+               "  one row:  curl -N '{}/v1/watch?table=songs&op=update,delete&key=1'\n"
+               "  health:   curl {}/health\n"
+               "Tailing every change (Ctrl-C to stop):\n\n",
                dev_db ? "the demo database" : "your database", config->watcher.data_dir,
-               config->watcher.database_url);
-    int rc = RunTail(**engine, dev);
+               config->watcher.database_url, base, base, base, base);
+    int rc = RunTail(engine, dev);
+    (*service)->Stop();
     if (dev_db) std::filesystem::remove_all(config->watcher.data_dir);
     return rc;
   }
+
+  auto engine = eddy::server::Engine::Create(config->watcher);
+  if (!engine.ok()) return Fail(engine.status());
+  if (eddy::Status s = (*engine)->Start(); !s.ok()) return Fail(s);
   return RunTail(**engine, tail);
 }

@@ -61,6 +61,10 @@ Result<std::unique_ptr<SubscriptionFilter>> SubscriptionFilter::Compile(
   if (subscription.detail == Detail::kColumns && subscription.columns.empty()) {
     return InvalidArgument("subscription.columns: Detail::kColumns needs at least one column");
   }
+  f->projection_key_ = std::to_string(static_cast<int>(subscription.detail));
+  if (subscription.detail == Detail::kColumns) {
+    for (const std::string& c : subscription.columns) f->projection_key_ += "," + c;
+  }
   return f;
 }
 
@@ -74,6 +78,9 @@ const SubscriptionFilter::Resolved& SubscriptionFilter::Resolve(const Change& ch
   for (uint32_t i = 0; i < t.columns.size(); ++i) {
     if (t.columns[i].is_key) r.key_columns.push_back(i);
     if (spec_.column && t.columns[i].name == *spec_.column) r.filter_column = static_cast<int>(i);
+    for (const std::string& name : spec_.trigger_columns) {
+      if (t.columns[i].name == name) r.trigger_columns.push_back(i);
+    }
   }
   switch (spec_.detail) {
     case Detail::kIdOnly:
@@ -108,6 +115,15 @@ bool SubscriptionFilter::Matches(const Change& change) {
       if (key[i]->kind != Value::Kind::kText || key[i]->text != spec_.key[i]) return false;
     }
   }
+  if (!spec_.trigger_columns.empty() && change.op == Op::kUpdate &&
+      change.old_kind == OldRow::kFull) {
+    bool changed = false;
+    for (uint32_t i : r.trigger_columns) {
+      const Value& now = change.new_row[i];
+      if (now.kind != Value::Kind::kUnchanged && !(now == change.old_row[i])) changed = true;
+    }
+    if (!changed) return false;
+  }
   if (spec_.column) {
     if (r.filter_column < 0) return false;
     const std::vector<Value>& row = change.op == Op::kDelete ? change.old_row : change.new_row;
@@ -119,6 +135,12 @@ bool SubscriptionFilter::Matches(const Change& change) {
     if (v.kind != Value::Kind::kText || v.text != *spec_.column_value) return false;
   }
   return true;
+}
+
+const change::JsonProjection& SubscriptionFilter::ProjectionFor(const Change& change) {
+  static const change::JsonProjection kTruncate;
+  if (change.op == Op::kTruncate) return kTruncate;
+  return Resolve(change).projection;
 }
 
 void SubscriptionFilter::Render(const Change& change, std::string* out) {

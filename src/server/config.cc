@@ -1,5 +1,6 @@
 #include "server/config.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <regex>
 #include <sstream>
@@ -43,6 +44,22 @@ Status ReadKey(const toml::table& t, const char* section, const char* key, T* ou
                                                                     : "an integer"));
 }
 
+Result<std::vector<std::string>> ReadStrings(const toml::table& t, const char* key,
+                                             const std::string& where) {
+  std::vector<std::string> out;
+  const toml::node* n = t.get(key);
+  if (n == nullptr) return out;
+  const toml::array* a = n->as_array();
+  if (a == nullptr)
+    return InvalidArgument(fmt::format("{}.{}: must be a list of strings", where, key));
+  for (const toml::node& e : *a) {
+    auto v = e.value<std::string>();
+    if (!v) return InvalidArgument(fmt::format("{}.{}: must be a list of strings", where, key));
+    out.push_back(*v);
+  }
+  return out;
+}
+
 }  // namespace
 
 Status ApplyConfigFile(const std::string& path, Config* config) {
@@ -58,6 +75,9 @@ Status ApplyConfigFile(const std::string& path, Config* config) {
       {"source", {"database_url"}},
       {"capture", {"slot", "publication", "tables", "recreate_slot"}},
       {"log", {"data_dir", "segment_mb", "retention_mb", "retention_hours", "fsync"}},
+      {"http", {"address", "port"}},
+      {"watch", {"allow_adhoc", "watchers"}},
+      {"auth", {"mode", "hs256_secret", "rs256_public_key_file", "rules"}},
   };
   for (const auto& [section, node] : t) {
     auto known = kKnown.find(std::string(section.str()));
@@ -111,6 +131,70 @@ Status ApplyConfigFile(const std::string& path, Config* config) {
   w.segment_bytes = static_cast<uint64_t>(segment_mb) << 20;
   w.retention_bytes = static_cast<uint64_t>(retention_mb) << 20;
   w.retention_age_seconds = retention_hours * 3600;
+  // [http]
+  EDDY_RETURN_IF_ERROR(ReadKey(t, "http", "address", &config->http.address));
+  int64_t port = config->http.port;
+  EDDY_RETURN_IF_ERROR(ReadKey(t, "http", "port", &port));
+  if (port < 0 || port > 65535) return InvalidArgument("http.port: must be 0 to 65535");
+  config->http.port = static_cast<int>(port);
+  // [watch]
+  EDDY_RETURN_IF_ERROR(ReadKey(t, "watch", "allow_adhoc", &config->watch.allow_adhoc));
+  if (const toml::array* watchers = t.at_path("watch.watchers").as_array()) {
+    for (size_t i = 0; i < watchers->size(); ++i) {
+      const toml::table* w = (*watchers)[i].as_table();
+      const std::string where = fmt::format("watch.watchers[{}]", i);
+      if (w == nullptr) return InvalidArgument(where + ": must be a table ([[watch.watchers]])");
+      watch::WatcherDef def;
+      auto table = (*w)["table"].value<std::string>();
+      if (!table) return InvalidArgument(where + ".table: required, e.g. \"public.songs\"");
+      auto name = watch::ParseTableName(*table, where + ".table");
+      if (!name.ok()) return name.status();
+      def.schema = name->first;
+      def.table = name->second;
+      EDDY_ASSIGN_OR_RETURN(std::vector<std::string> ops, ReadStrings(*w, "ops", where));
+      for (const std::string& op : ops) {
+        EDDY_ASSIGN_OR_RETURN(Op parsed, watch::ParseOp(op, where + ".ops"));
+        def.ops.push_back(parsed);
+      }
+      def.label = (*w)["label"].value_or(std::string());
+      EDDY_ASSIGN_OR_RETURN(def.trigger_columns, ReadStrings(*w, "trigger_columns", where));
+      EDDY_ASSIGN_OR_RETURN(def.extra_columns, ReadStrings(*w, "extra_columns", where));
+      for (const auto& [key, value] : *w) {
+        static const std::vector<std::string> kKeys = {"table", "ops", "label", "trigger_columns",
+                                                       "extra_columns"};
+        if (std::find(kKeys.begin(), kKeys.end(), std::string(key.str())) == kKeys.end()) {
+          return InvalidArgument(fmt::format("{}: unknown key {} (known: {})", where, key.str(),
+                                             fmt::join(kKeys, ", ")));
+        }
+      }
+      config->watch.watchers.push_back(std::move(def));
+    }
+  }
+  EDDY_RETURN_IF_ERROR(watch::ValidateWatchers(config->watch));
+  // [auth]
+  EDDY_RETURN_IF_ERROR(ReadKey(t, "auth", "mode", &config->auth.mode));
+  EDDY_RETURN_IF_ERROR(ReadKey(t, "auth", "hs256_secret", &config->auth.hs256_secret));
+  EDDY_RETURN_IF_ERROR(
+      ReadKey(t, "auth", "rs256_public_key_file", &config->auth.rs256_public_key_file));
+  if (const toml::array* rules = t.at_path("auth.rules").as_array()) {
+    for (size_t i = 0; i < rules->size(); ++i) {
+      const toml::table* r = (*rules)[i].as_table();
+      const std::string where = fmt::format("auth.rules[{}]", i);
+      if (r == nullptr) return InvalidArgument(where + ": must be a table ([[auth.rules]])");
+      AuthRuleConfig rule;
+      auto table = (*r)["table"].value<std::string>();
+      if (!table) return InvalidArgument(where + ".table: required (a table or \"*\")");
+      rule.table = *table;
+      EDDY_ASSIGN_OR_RETURN(rule.roles, ReadStrings(*r, "roles", where));
+      EDDY_ASSIGN_OR_RETURN(rule.ops, ReadStrings(*r, "ops", where));
+      rule.row_claim = (*r)["row_claim"].value_or(std::string());
+      rule.row_column = (*r)["row_column"].value_or(std::string());
+      if (rule.row_claim.empty() != rule.row_column.empty()) {
+        return InvalidArgument(where + ": row_claim and row_column go together");
+      }
+      config->auth.rules.push_back(std::move(rule));
+    }
+  }
   config->config_file = path;
   return Status::Ok();
 }
@@ -164,6 +248,13 @@ Status Validate(const Config& config) {
     }
   }
   if (w.data_dir.empty()) return InvalidArgument("log.data_dir: must not be empty");
+  const AuthConfig& a = config.auth;
+  if (a.mode != "jwt" && a.mode != "open") {
+    return InvalidArgument(fmt::format("auth.mode: \"{}\" is not jwt or open", a.mode));
+  }
+  if (a.mode == "jwt" && !a.hs256_secret.empty() && !a.rs256_public_key_file.empty()) {
+    return InvalidArgument("auth: set hs256_secret or rs256_public_key_file, not both");
+  }
   return Status::Ok();
 }
 

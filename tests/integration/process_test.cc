@@ -246,7 +246,8 @@ TEST(ExampleTest, WatchSongsPrintsTransactions) {
 }
 
 TEST(EddyProcessTest, DevStartsItsOwnDatabaseAndTails) {
-  Child dev(Eddy({"dev", "--schema-dir", EDDY_SCHEMA_DIR, "--count", "1", "--timeout", "60"}),
+  Child dev(Eddy({"--http", "127.0.0.1:0", "dev", "--schema-dir", EDDY_SCHEMA_DIR, "--count", "1",
+                  "--timeout", "60"}),
             {"DATABASE_URL="});
   ASSERT_TRUE(dev.WaitForOutput("connect:  psql '", std::chrono::seconds(60))) << dev.Output();
   std::string out = dev.Output();

@@ -105,3 +105,28 @@ TEST(SubscriptionFilterTest, BadSubscriptionsNameTheField) {
 
 }  // namespace
 }  // namespace eddy::match
+
+namespace eddy::match {
+namespace {
+
+TEST(SubscriptionFilterTest, TriggerColumnsNeedAChangeWhenTheOldRowIsKnown) {
+  Subscription s;
+  s.table = "songs";
+  s.trigger_columns = {"title"};
+  auto f = SubscriptionFilter::Compile(s);
+  ASSERT_TRUE(f.ok());
+  Change c = Make(Op::kUpdate, "1", "a");
+  c.old_kind = OldRow::kFull;
+  c.old_row = c.new_row;  // nothing changed
+  EXPECT_FALSE((*f)->Matches(c));
+  c.old_row[2] = Value::Text("old title");
+  EXPECT_TRUE((*f)->Matches(c));
+  c.old_row = c.new_row;
+  c.old_row[1] = Value::Text("other artist");  // not a trigger column
+  EXPECT_FALSE((*f)->Matches(c));
+  Change no_old = Make(Op::kUpdate, "1", "a");  // DEFAULT identity: cannot tell, delivered
+  EXPECT_TRUE((*f)->Matches(no_old));
+}
+
+}  // namespace
+}  // namespace eddy::match

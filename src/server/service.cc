@@ -1,0 +1,81 @@
+#include "server/service.h"
+
+#include <fmt/format.h>
+
+#include "change/json_encoder.h"
+#include "server/auth_gate.h"
+
+namespace eddy::server {
+
+Result<std::unique_ptr<Service>> Service::Create(const Config& config) {
+  std::unique_ptr<Service> s(new Service());
+  s->config_ = config;
+  std::unique_ptr<watch::Gate> gate;
+  if (config.auth.mode != "open") {
+    EDDY_ASSIGN_OR_RETURN(gate, MakeAuthGate(config.auth));
+  }
+  EDDY_ASSIGN_OR_RETURN(s->engine_, Engine::Create(config.watcher));
+  s->hub_ = std::make_unique<watch::Hub>(s->engine_->change_log());
+  s->catalog_ = std::make_unique<watch::Catalog>(config.watcher.database_url);
+  Service* self = s.get();
+  s->face_ =
+      std::make_unique<watch::WatchFace>(*s->hub_, *s->catalog_, config.watch, std::move(gate),
+                                         [self] { return self->CurrentStatus(); });
+  http::ServerOptions options;
+  options.address = config.http.address;
+  options.port = static_cast<uint16_t>(config.http.port);
+  s->http_ = http::Server::Create(options);
+  s->face_->Register(*s->http_);
+  return s;
+}
+
+Service::~Service() { Stop(); }
+
+Status Service::Start() {
+  EDDY_RETURN_IF_ERROR(engine_->Start());
+  EDDY_RETURN_IF_ERROR(hub_->Start());
+  return http_->Start().WithContext(fmt::format("http {}:{} (change it with --http or [http])",
+                                                config_.http.address, config_.http.port));
+}
+
+void Service::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  if (http_) http_->Stop();
+  if (hub_) hub_->Stop();
+  if (engine_) engine_->Stop();
+}
+
+watch::FaceStatus Service::CurrentStatus() const {
+  capture::CaptureState c = engine_->CaptureStatus();
+  watch::HubStats h = hub_->Stats();
+  watch::FaceStatus out;
+  out.streaming = c.streaming;
+  const int64_t lag =
+      c.received > c.durable ? static_cast<int64_t>(c.received.value() - c.durable.value()) : 0;
+  std::string error;
+  change::AppendJsonString(c.last_error, &error);
+  out.json = fmt::format(
+      R"({{"status":"{}","capture":"{}","role":"{}","received":"{}","durable":"{}",)"
+      R"("confirmed":"{}","lag_bytes":{},"transactions":{},"changes":{},"subscribers":{},)"
+      R"("position":"{}","last_error":{}}})",
+      c.streaming ? "ok" : "unavailable", c.streaming ? "streaming" : "not streaming",
+      capture::CaptureRoleName(c.role), c.received.ToString(), c.durable.ToString(),
+      c.confirmed.ToString(), lag, c.transactions, c.changes, h.subscribers,
+      hub_->position().ToString(), error);
+  out.metrics = fmt::format(
+      "# HELP eddy_changes_captured_total Row changes written to the log.\n"
+      "# TYPE eddy_changes_captured_total counter\neddy_changes_captured_total {}\n"
+      "# HELP eddy_transactions_captured_total Transactions written to the log.\n"
+      "# TYPE eddy_transactions_captured_total counter\neddy_transactions_captured_total {}\n"
+      "# HELP eddy_capture_lag_bytes WAL between the server's position and eddy's durable one.\n"
+      "# TYPE eddy_capture_lag_bytes gauge\neddy_capture_lag_bytes {}\n"
+      "# HELP eddy_capture_streaming 1 when capture streams from the slot.\n"
+      "# TYPE eddy_capture_streaming gauge\neddy_capture_streaming {}\n"
+      "# HELP eddy_capture_reconnects_total Replication reconnects.\n"
+      "# TYPE eddy_capture_reconnects_total counter\neddy_capture_reconnects_total {}\n",
+      c.changes, c.transactions, lag, c.streaming ? 1 : 0, c.reconnects);
+  return out;
+}
+
+}  // namespace eddy::server

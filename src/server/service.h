@@ -1,0 +1,41 @@
+#pragma once
+
+#include <memory>
+
+#include "adapters/watch/catalog.h"
+#include "adapters/watch/hub.h"
+#include "adapters/watch/watch_face.h"
+#include "http/server.h"
+#include "server/config.h"
+#include "server/engine.h"
+
+namespace eddy::server {
+
+// `eddy serve`: the capture core plus the network faces. Owns, in order of start: the Engine
+// (log + capture), the watch Hub reading the log, the catalog, the HTTP server with the watch
+// face on it. Stop() runs in reverse and drains HTTP streams first.
+class Service {
+ public:
+  static Result<std::unique_ptr<Service>> Create(const Config& config);
+  ~Service();
+
+  Status Start();
+  void Stop();
+  uint16_t http_port() const { return http_->port(); }
+  Engine& engine() { return *engine_; }
+  watch::Hub& hub() { return *hub_; }
+
+ private:
+  Service() = default;
+  watch::FaceStatus CurrentStatus() const;
+
+  Config config_;
+  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<watch::Hub> hub_;
+  std::unique_ptr<watch::Catalog> catalog_;
+  std::unique_ptr<watch::WatchFace> face_;
+  std::unique_ptr<http::Server> http_;
+  bool stopped_ = false;
+};
+
+}  // namespace eddy::server

@@ -1,0 +1,168 @@
+// The watch face end to end: `eddy serve` against a real PostgreSQL, driven by the real Node
+// clients (eventsource, ws), headless Chromium (playwright-core), and 10,000 SSE subscribers.
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+namespace eddy::testing {
+namespace {
+
+// Raises this process's open-file limit to the hard limit (inherited by children).
+void RaiseFileLimit() {
+  rlimit r{};
+  if (getrlimit(RLIMIT_NOFILE, &r) == 0 && r.rlim_cur < r.rlim_max) {
+    r.rlim_cur = r.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &r);
+  }
+}
+
+// A child process with stdout and stderr in a file.
+class Proc {
+ public:
+  Proc(std::vector<std::string> argv, std::vector<std::string> env, std::string cwd = "") {
+    out_ = TempDir() + "/out";
+    pid_ = fork();
+    if (pid_ == 0) {
+      int fd = ::open(out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      dup2(fd, 1);
+      dup2(fd, 2);
+      if (!cwd.empty() && chdir(cwd.c_str()) != 0) _exit(126);
+      for (const auto& e : env) putenv(strdup(e.c_str()));
+      std::vector<char*> args;
+      for (auto& a : argv) args.push_back(a.data());
+      args.push_back(nullptr);
+      execvp(args[0], args.data());
+      _exit(127);
+    }
+  }
+  ~Proc() { Kill(SIGKILL); }
+  void Kill(int sig) {
+    if (pid_ <= 0) return;
+    ::kill(pid_, sig);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+  }
+  int Wait(std::chrono::seconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    Kill(SIGKILL);
+    return -1;
+  }
+  std::string Output() const {
+    std::ifstream in(out_);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+  }
+
+ private:
+  pid_t pid_ = -1;
+  std::string out_;
+};
+
+// One `eddy serve` for the suite, on a free port, with ad-hoc subscriptions on, and a second
+// one with JWT auth.
+class WatchTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    RaiseFileLimit();
+    db_ = new std::string(NewDatabaseNamed("watch_suite"));
+    url_ = new std::string(Start(*db_, "watch_open", {"--open", "--allow-adhoc"}, &eddy_));
+  }
+  static void TearDownTestSuite() {
+    delete eddy_;
+    eddy_ = nullptr;
+  }
+
+  static std::string NewDatabaseNamed(const std::string& name) {
+    Status s = Cluster().CreateDatabase(name);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    return Cluster().Url(name);
+  }
+
+  // Starts eddy serve and returns its base URL.
+  static std::string Start(const std::string& db, const std::string& slot,
+                           std::vector<std::string> extra, Proc** proc) {
+    std::vector<std::string> argv = {EDDY_BINARY, "--database", db,       "--data-dir", TempDir(),
+                                     "--slot",    slot,         "--http", "127.0.0.1:0"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    argv.push_back("serve");
+    *proc = new Proc(argv, {"EDDY_SEGMENT_MB=8"});
+    std::regex re("eddy serving (http://127\\.0\\.0\\.1:[0-9]+)");
+    for (int i = 0; i < 300; ++i) {
+      std::smatch m;
+      std::string out = (*proc)->Output();
+      // Serving, and capture streams, so that subscriptions see every change.
+      if (std::regex_search(out, m, re) &&
+          out.find("capture: streaming slot") != std::string::npos) {
+        return m[1];
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ADD_FAILURE() << "eddy serve did not start: " << (*proc)->Output();
+    return "";
+  }
+
+  // Runs one Node script; returns its exit code and prints its output on failure.
+  static int Node(const std::string& script, const std::string& url, const std::string& db,
+                  std::vector<std::string> env = {}) {
+    env.push_back("EDDY_URL=" + url);
+    env.push_back("DATABASE_URL=" + db);
+    Proc node({"node", script}, env, EDDY_NODE_TESTS_DIR);
+    int rc = node.Wait(std::chrono::seconds(300));
+    if (rc != 0) ADD_FAILURE() << script << " exited " << rc << ":\n" << node.Output();
+    return rc;
+  }
+
+  static std::string* db_;
+  static std::string* url_;
+  static Proc* eddy_;
+};
+
+std::string* WatchTest::db_ = nullptr;
+std::string* WatchTest::url_ = nullptr;
+Proc* WatchTest::eddy_ = nullptr;
+
+TEST_F(WatchTest, SseWithTheEventSourceClientIncludingLastEventIdResume) {
+  EXPECT_EQ(Node("sse.mjs", *url_, *db_), 0) << eddy_->Output();
+}
+
+TEST_F(WatchTest, WebSocketProtocolWithTheWsClient) {
+  EXPECT_EQ(Node("ws.mjs", *url_, *db_), 0) << eddy_->Output();
+}
+
+TEST_F(WatchTest, BadInputGetsFourHundredsNamingTheField) {
+  EXPECT_EQ(Node("badinput.mjs", *url_, *db_), 0);
+}
+
+TEST_F(WatchTest, PageShowsARowInsertedWithPsqlInChromium) {
+  if (!std::filesystem::exists("/usr/bin/chromium")) GTEST_SKIP() << "chromium is not installed";
+  EXPECT_EQ(Node("page.mjs", *url_, *db_), 0);
+}
+
+TEST_F(WatchTest, TenThousandConcurrentSseSubscribers) {
+  EXPECT_EQ(Node("many.mjs", *url_, *db_, {"COUNT=10000"}), 0);
+}
+
+}  // namespace
+}  // namespace eddy::testing
