@@ -1,5 +1,7 @@
 #include "capture/relation_cache.h"
 
+#include <algorithm>
+
 namespace eddy::capture {
 
 std::shared_ptr<const Table> RelationCache::Apply(const pgoutput::Relation& relation) {
@@ -9,6 +11,12 @@ std::shared_ptr<const Table> RelationCache::Apply(const pgoutput::Relation& rela
   table->name = relation.name;
   table->replica_identity = relation.replica_identity;
   table->columns.reserve(relation.columns.size());
+  // Under FULL every column is flagged; the key is the primary key (none: the whole row).
+  std::optional<std::vector<std::string>> primary_key;
+  if (relation.replica_identity == 'f') {
+    primary_key = types_.PrimaryKey(relation.id.value());
+    if (!primary_key) primary_key.emplace();
+  }
   for (const pgoutput::RelationColumn& rc : relation.columns) {
     Column c;
     c.name = rc.name;
@@ -18,7 +26,9 @@ std::shared_ptr<const Table> RelationCache::Apply(const pgoutput::Relation& rela
     c.type_name = std::move(info.name);
     c.kind = info.kind;
     c.element_kind = info.element_kind;
-    c.is_key = (rc.flags & 1) != 0;
+    c.is_key = primary_key ? std::find(primary_key->begin(), primary_key->end(), rc.name) !=
+                                 primary_key->end()
+                           : (rc.flags & 1) != 0;
     table->columns.push_back(std::move(c));
   }
   Entry& entry = entries_[relation.id.value()];

@@ -32,6 +32,18 @@ void CatalogTypeResolver::NoteTypeName(uint32_t oid, std::string name) {
   (void)name;
 }
 
+std::optional<std::vector<std::string>> CatalogTypeResolver::PrimaryKey(uint32_t relation_oid) {
+  if (connection_ == nullptr) return std::nullopt;
+  auto result = connection_->ExecParams(
+      "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND "
+      "a.attnum = ANY (i.indkey) WHERE i.indrelid = $1::oid AND i.indisprimary",
+      {std::to_string(relation_oid)});
+  if (!result.ok()) return std::nullopt;
+  std::vector<std::string> columns;
+  for (int r = 0; r < result->rows(); ++r) columns.emplace_back(result->Get(r, 0));
+  return columns;
+}
+
 change::TypeInfo CatalogTypeResolver::Lookup(uint32_t oid, int depth) {
   if (auto t = change::BuiltinType(oid)) return *t;
   change::TypeInfo fallback{fmt::format("oid{}", oid), TypeKind::kText, TypeKind::kText};

@@ -2,6 +2,8 @@
 
 #include <cstdint>
 #include <mutex>
+#include <optional>
+#include <vector>
 #include <string>
 #include <unordered_map>
 
@@ -21,6 +23,12 @@ class TypeResolver {
   virtual change::TypeInfo Resolve(uint32_t oid) = 0;
   // A Type message named a user type: remember its name (the kind still needs the catalog).
   virtual void NoteTypeName(uint32_t oid, std::string name) = 0;
+  // The primary-key columns of a table, when known. Under REPLICA IDENTITY FULL pgoutput flags
+  // every column as part of the identity, so the key is looked up here instead.
+  virtual std::optional<std::vector<std::string>> PrimaryKey(uint32_t relation_oid) {
+    (void)relation_oid;
+    return std::nullopt;
+  }
 };
 
 // Resolves built-ins only; unknown types render as text. For tests and as a fallback.
@@ -41,6 +49,7 @@ class CatalogTypeResolver : public TypeResolver {
   explicit CatalogTypeResolver(pg::Connection* connection) : connection_(connection) {}
   change::TypeInfo Resolve(uint32_t oid) override;
   void NoteTypeName(uint32_t oid, std::string name) override;
+  std::optional<std::vector<std::string>> PrimaryKey(uint32_t relation_oid) override;
   void SetConnection(pg::Connection* connection) { connection_ = connection; }
 
  private:

@@ -160,6 +160,67 @@ TEST_F(WatchTest, PageShowsARowInsertedWithPsqlInChromium) {
   EXPECT_EQ(Node("page.mjs", *url_, *db_), 0);
 }
 
+TEST_F(WatchTest, SlowSubscriberIsDisconnectedAndResumesWithoutAGap) {
+  EXPECT_EQ(Node("overflow.mjs", *url_, *db_), 0) << eddy_->Output().substr(0, 4000);
+}
+
+// A second eddy with configured watchers and JWT auth (HS256) with a row rule.
+TEST_F(WatchTest, AuthRulesWatchersHealthAndMetrics) {
+  const std::string secret = "an-hs256-secret-of-at-least-32-bytes!!";
+  const std::string dir = TempDir();
+  std::ofstream(dir + "/eddy.toml") << R"(
+[watch]
+allow_adhoc = false
+
+[[watch.watchers]]
+table = "public.songs_sec"
+ops = ["insert", "update"]
+label = "songs"
+extra_columns = ["artist"]
+trigger_columns = ["title"]
+
+[[watch.watchers]]
+table = "public.songs_sec"
+ops = ["delete"]
+
+[auth]
+hs256_secret = ")" + secret + R"("
+
+[[auth.rules]]
+table = "public.songs_sec"
+roles = ["user"]
+row_claim = "sub"
+row_column = "owner_id"
+)";
+  Proc* secured = nullptr;
+  std::string url = Start(*db_, "watch_secured", {"--config", dir + "/eddy.toml"}, &secured);
+  std::unique_ptr<Proc> owner(secured);
+  ASSERT_FALSE(url.empty());
+  EXPECT_EQ(Node("secured.mjs", url, *db_, {"EDDY_SECRET=" + secret}), 0)
+      << secured->Output().substr(0, 4000);
+}
+
+TEST_F(WatchTest, ConfigErrorsSayWhatToFix) {
+  const std::string dir = TempDir();
+  std::ofstream(dir + "/dup.toml") << R"(
+[[watch.watchers]]
+table = "songs"
+ops = ["insert"]
+[[watch.watchers]]
+table = "songs"
+ops = ["insert", "update"]
+)";
+  Proc dup({EDDY_BINARY, "--config", dir + "/dup.toml", "--database", *db_, "serve"}, {});
+  EXPECT_EQ(dup.Wait(std::chrono::seconds(30)), 2);
+  EXPECT_NE(dup.Output().find("distinct label"), std::string::npos) << dup.Output();
+  std::ofstream(dir + "/noauth.toml") << "[watch]\nallow_adhoc = true\n";
+  Proc noauth({EDDY_BINARY, "--config", dir + "/noauth.toml", "--database", *db_, "--data-dir",
+               TempDir(), "--http", "127.0.0.1:0", "serve"},
+              {});
+  EXPECT_EQ(noauth.Wait(std::chrono::seconds(30)), 2);
+  EXPECT_NE(noauth.Output().find("auth.hs256_secret"), std::string::npos) << noauth.Output();
+}
+
 TEST_F(WatchTest, TenThousandConcurrentSseSubscribers) {
   EXPECT_EQ(Node("many.mjs", *url_, *db_, {"COUNT=10000"}), 0);
 }
