@@ -3,9 +3,9 @@
 #include <cstdint>
 #include <mutex>
 #include <optional>
-#include <vector>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "change/pg_types.h"
 
