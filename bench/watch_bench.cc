@@ -20,6 +20,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -223,7 +224,8 @@ int main(int argc, char** argv) {
     }
     for (auto& t : writers) t.join();
     const double wall = std::chrono::duration<double>(Clock::now() - start).count();
-    std::this_thread::sleep_for(std::chrono::seconds(1));
+    // Let the clients (one Node process on the same 2 cores) finish reading.
+    std::this_thread::sleep_for(std::chrono::seconds(5));
     auto [cpu1, rss_busy] = Usage(eddy.pid);
     PhaseResult got = StopClients(clients, stdin_fd);
     std::vector<int64_t> f = floor.Take();

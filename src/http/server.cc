@@ -902,6 +902,9 @@ net::awaitable<bool> ServerImpl::ServeSse(std::shared_ptr<Connection> conn, cons
 
   counters_->streams_open++;
   stream->Attach(MakeWaker(conn));
+  // A stream reads nothing more: give the request buffer back (thousands of streams stay open).
+  conn->buffer.consume(conn->buffer.size());
+  conn->buffer.shrink_to_fit();
   net::co_spawn(conn->executor, SseWatcher(conn), Detached("sse watcher"));
   co_await SseWriter(conn, *stream);
   counters_->streams_open--;
