@@ -5,10 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 cmake --preset release -G Ninja >/dev/null
-cmake --build build/release -j "$(nproc)" --target capture_bench change_log_bench \
-  pgoutput_decode_bench json_encode_bench
+cmake --build build/release -j "$(nproc)" --target capture_bench watch_bench change_log_bench \
+  pgoutput_decode_bench json_encode_bench eddy
 echo "== capture: eddy vs pg_recvlogical, latency vs a bare libpq reader"
 build/release/bench/capture_bench "$@"
+echo "== watch: SSE fan-out vs a bare libpq reader"
+build/release/bench/watch_bench --seconds 10
 echo "== micro-benchmarks"
 build/release/bench/pgoutput_decode_bench --benchmark_min_time=1
 build/release/bench/json_encode_bench --benchmark_min_time=1
