@@ -2,9 +2,14 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 namespace eddy::testing {
@@ -121,6 +126,65 @@ std::vector<Position> Collector::Positions() {
 size_t Collector::size() {
   std::lock_guard<std::mutex> lock(state_->mutex);
   return state_->json.size();
+}
+
+Subprocess::Subprocess(std::vector<std::string> argv, std::vector<std::string> env,
+                       std::string cwd) {
+  out_ = TempDir() + "/out";
+  pid_ = fork();
+  if (pid_ == 0) {
+    int fd = ::open(out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    if (!cwd.empty() && chdir(cwd.c_str()) != 0) _exit(126);
+    putenv(const_cast<char*>("EDDY_SEGMENT_MB=8"));  // small zero-filled segments
+    for (const auto& e : env) putenv(strdup(e.c_str()));
+    std::vector<char*> args;
+    for (auto& a : argv) args.push_back(a.data());
+    args.push_back(nullptr);
+    execvp(args[0], args.data());
+    _exit(127);
+  }
+}
+
+Subprocess::~Subprocess() { Kill(SIGKILL); }
+
+void Subprocess::Kill(int sig) {
+  if (pid_ <= 0) return;
+  ::kill(pid_, sig);
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+}
+
+int Subprocess::Wait(std::chrono::seconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  Kill(SIGKILL);
+  return -1;
+}
+
+std::string Subprocess::Output() const {
+  std::ifstream in(out_);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+bool Subprocess::WaitForOutput(const std::string& needle, std::chrono::seconds timeout) const {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (Output().find(needle) != std::string::npos) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
 }
 
 WatcherOptions OptionsFor(const std::string& conninfo, const std::string& slot) {

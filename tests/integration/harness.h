@@ -53,6 +53,26 @@ class Collector {
   std::shared_ptr<State> state_ = std::make_shared<State>();
 };
 
+// A child process whose stdout and stderr go to a file; killed (SIGKILL) when destroyed.
+class Subprocess {
+ public:
+  // argv[0] is looked up in PATH. `env` entries ("NAME=value") are added to the environment.
+  Subprocess(std::vector<std::string> argv, std::vector<std::string> env = {},
+             std::string cwd = "");
+  ~Subprocess();
+  Subprocess(const Subprocess&) = delete;
+  Subprocess& operator=(const Subprocess&) = delete;
+  void Kill(int sig);
+  // Waits for exit; the exit code, 128 + signal, or -1 on timeout (after killing it).
+  int Wait(std::chrono::seconds timeout);
+  std::string Output() const;
+  bool WaitForOutput(const std::string& needle, std::chrono::seconds timeout) const;
+
+ private:
+  int pid_ = -1;
+  std::string out_;
+};
+
 // Options for a Watcher on `conninfo` with its own data dir. Slots are cluster-wide, so the
 // default slot is named after the test's database.
 WatcherOptions OptionsFor(const std::string& conninfo, const std::string& slot = "");

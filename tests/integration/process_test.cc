@@ -17,69 +17,7 @@
 namespace eddy::testing {
 namespace {
 
-// A child process whose stdout and stderr go to files.
-class Child {
- public:
-  Child(std::vector<std::string> argv, std::vector<std::string> env = {}) {
-    out_ = TempDir() + "/out";
-    pid_ = fork();
-    if (pid_ == 0) {
-      int fd = ::open(out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      dup2(fd, 1);
-      dup2(fd, 2);
-      putenv(const_cast<char*>("EDDY_SEGMENT_MB=8"));  // small zero-filled segments
-      for (const auto& e : env) putenv(const_cast<char*>(strdup(e.c_str())));
-      std::vector<char*> args;
-      for (auto& a : argv) args.push_back(a.data());
-      args.push_back(nullptr);
-      execv(args[0], args.data());
-      _exit(127);
-    }
-  }
-  ~Child() {
-    if (pid_ > 0) Kill(SIGKILL);
-  }
-  void Kill(int sig) {
-    if (pid_ <= 0) return;
-    ::kill(pid_, sig);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-  }
-  // Waits for exit; returns the exit code (or -1 on timeout, after killing it).
-  int Wait(std::chrono::seconds timeout) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-      int status = 0;
-      pid_t r = waitpid(pid_, &status, WNOHANG);
-      if (r == pid_) {
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    Kill(SIGKILL);
-    return -1;
-  }
-  std::string Output() const {
-    std::ifstream in(out_);
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
-  }
-  bool WaitForOutput(const std::string& needle, std::chrono::seconds timeout) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (Output().find(needle) != std::string::npos) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return false;
-  }
-
- private:
-  pid_t pid_ = -1;
-  std::string out_;
-};
+using Child = Subprocess;
 
 std::vector<std::string> Eddy(std::initializer_list<std::string> args) {
   std::vector<std::string> v{EDDY_BINARY};

@@ -28,57 +28,7 @@ void RaiseFileLimit() {
   }
 }
 
-// A child process with stdout and stderr in a file.
-class Proc {
- public:
-  Proc(std::vector<std::string> argv, std::vector<std::string> env, std::string cwd = "") {
-    out_ = TempDir() + "/out";
-    pid_ = fork();
-    if (pid_ == 0) {
-      int fd = ::open(out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      dup2(fd, 1);
-      dup2(fd, 2);
-      if (!cwd.empty() && chdir(cwd.c_str()) != 0) _exit(126);
-      for (const auto& e : env) putenv(strdup(e.c_str()));
-      std::vector<char*> args;
-      for (auto& a : argv) args.push_back(a.data());
-      args.push_back(nullptr);
-      execvp(args[0], args.data());
-      _exit(127);
-    }
-  }
-  ~Proc() { Kill(SIGKILL); }
-  void Kill(int sig) {
-    if (pid_ <= 0) return;
-    ::kill(pid_, sig);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-  }
-  int Wait(std::chrono::seconds timeout) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < deadline) {
-      int status = 0;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    Kill(SIGKILL);
-    return -1;
-  }
-  std::string Output() const {
-    std::ifstream in(out_);
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
-  }
-
- private:
-  pid_t pid_ = -1;
-  std::string out_;
-};
+using Proc = Subprocess;
 
 // One `eddy serve` for the suite, on a free port, with ad-hoc subscriptions on, and a second
 // one with JWT auth.
@@ -107,7 +57,7 @@ class WatchTest : public ::testing::Test {
                                      "--slot",    slot,         "--http", "127.0.0.1:0"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     argv.push_back("serve");
-    *proc = new Proc(argv, {"EDDY_SEGMENT_MB=8"});
+    *proc = new Proc(argv);
     std::regex re("eddy serving (http://127\\.0\\.0\\.1:[0-9]+)");
     for (int i = 0; i < 300; ++i) {
       std::smatch m;
