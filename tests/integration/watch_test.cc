@@ -150,6 +150,29 @@ row_column = "owner_id"
       << secured->Output().substr(0, 4000);
 }
 
+// JWT RS256 with a public key file, end to end.
+TEST_F(WatchTest, Rs256TokensWithAPublicKeyFile) {
+  const std::string dir = TempDir();
+  Subprocess gen({"openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",
+                  "-out", dir + "/private.pem"});
+  ASSERT_EQ(gen.Wait(std::chrono::seconds(60)), 0) << gen.Output();
+  Subprocess pub(
+      {"openssl", "pkey", "-in", dir + "/private.pem", "-pubout", "-out", dir + "/public.pem"});
+  ASSERT_EQ(pub.Wait(std::chrono::seconds(60)), 0) << pub.Output();
+  std::ofstream(dir + "/eddy.toml") << "[watch]\nallow_adhoc = true\n[auth]\n"
+                                    << "rs256_public_key_file = \"" << dir << "/public.pem\"\n"
+                                    << "[[auth.rules]]\ntable = \"*\"\nroles = [\"user\"]\n";
+  Proc* rs = nullptr;
+  std::string url = Start(*db_, "watch_rs256", {"--config", dir + "/eddy.toml"}, &rs);
+  std::unique_ptr<Proc> owner(rs);
+  ASSERT_FALSE(url.empty());
+  EXPECT_EQ(
+      Node("rs256.mjs", url, *db_,
+           {"EDDY_PRIVATE_KEY=" + dir + "/private.pem", "EDDY_PUBLIC_KEY=" + dir + "/public.pem"}),
+      0)
+      << rs->Output().substr(0, 4000);
+}
+
 TEST_F(WatchTest, ConfigErrorsSayWhatToFix) {
   const std::string dir = TempDir();
   std::ofstream(dir + "/dup.toml") << R"(
