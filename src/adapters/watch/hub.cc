@@ -62,16 +62,11 @@ Status Hub::Start() {
 void Hub::Stop() {
   if (stop_.exchange(true)) return;
   if (thread_.joinable()) thread_.join();
-  std::vector<std::thread> catch_ups;
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    catch_ups.swap(catch_ups_);
-    by_table_.clear();
-    in_tx_.clear();
-  }
-  for (auto& t : catch_ups) {
-    if (t.joinable()) t.join();
-  }
+  std::unique_lock<std::mutex> lock(mutex_);
+  catch_ups_done_.wait(lock, [this] { return catch_ups_running_ == 0; });
+  by_table_.clear();
+  in_tx_.clear();
+  touched_.clear();
 }
 
 Position Hub::position() const {
@@ -140,8 +135,12 @@ Status Hub::Add(std::shared_ptr<Subscriber> subscriber, std::optional<Position> 
   subscriber->OnReady(*after);
   std::shared_ptr<log::LogReader> shared_reader(std::move(reader));
   lock.lock();
-  catch_ups_.emplace_back(
-      [this, subscriber, shared_reader] { CatchUp(subscriber, *shared_reader); });
+  ++catch_ups_running_;
+  std::thread([this, subscriber, shared_reader] {
+    CatchUp(subscriber, *shared_reader);
+    std::lock_guard<std::mutex> done(mutex_);
+    if (--catch_ups_running_ == 0) catch_ups_done_.notify_all();
+  }).detach();
   return Status::Ok();
 }
 

@@ -109,8 +109,10 @@ class Hub {
   // Every live subscriber and whether the current transaction delivered to it; guarded by mutex_.
   std::unordered_map<const Subscriber*, bool> in_tx_;
   std::vector<std::shared_ptr<Subscriber>> touched_;  // in_tx_ true, for the commit; mutex_
-  std::vector<std::thread> catch_ups_;                // guarded by mutex_
-  HubStats stats_;                                    // guarded by mutex_
+  // Catch-up threads are detached; Stop waits until none runs. Guarded by mutex_.
+  int catch_ups_running_ = 0;
+  std::condition_variable catch_ups_done_;
+  HubStats stats_;  // guarded by mutex_
 };
 
 }  // namespace eddy::watch
