@@ -505,8 +505,14 @@ class ServerImpl final : public Server {
   net::awaitable<void> Session(std::shared_ptr<Connection> conn,
                                std::unique_ptr<SessionGuard> guard);
   // Both return true when they took the connection over (it ends with them).
+  // Runs an accepted stream until it ends (after ServeSse wrote its headers).
+  net::awaitable<void> RunSse(std::shared_ptr<Connection> conn,
+                              std::shared_ptr<SseStreamImpl> stream);
+  // Asks the route's handler; on acceptance writes the stream's headers and sets `*accepted`
+  // (the caller then runs it with RunSse). True when the session is over or a stream accepted.
   net::awaitable<bool> ServeSse(std::shared_ptr<Connection> conn, const RouteEntry& entry,
-                                const Request& request, unsigned version, bool keep_alive);
+                                const Request& request, unsigned version, bool keep_alive,
+                                std::shared_ptr<SseStreamImpl>* accepted);
   net::awaitable<bool> ServeWebSocket(std::shared_ptr<Connection> conn, const RouteEntry& entry,
                                       const Request& request,
                                       bhttp::request<bhttp::string_body> req, bool keep_alive);
@@ -798,6 +804,9 @@ net::awaitable<void> ServerImpl::Session(std::shared_ptr<Connection> conn,
                                          [[maybe_unused]] std::unique_ptr<SessionGuard> guard) {
   const Limits& limits = options_.limits;
   bool first = true;
+  // An accepted SSE stream outlives the request that opened it: the loop's parser, message and
+  // Request are destroyed before the stream runs, so an idle stream holds little memory.
+  std::shared_ptr<SseStreamImpl> accepted_sse;
   for (;;) {
     // Between requests the idle timeout applies; once a request starts, the request timeout.
     if (conn->buffer.size() == 0) {
@@ -852,7 +861,10 @@ net::awaitable<void> ServerImpl::Session(std::shared_ptr<Connection> conn,
       continue;
     }
     if (entry != nullptr && entry->sse && request.method == "GET") {
-      if (co_await ServeSse(conn, *entry, request, version, keep_alive)) co_return;
+      if (co_await ServeSse(conn, *entry, request, version, keep_alive, &accepted_sse)) {
+        if (accepted_sse) break;  // streams below, after this request's state is freed
+        co_return;
+      }
       if (!keep_alive) co_return;
       continue;
     }
@@ -865,11 +877,12 @@ net::awaitable<void> ServerImpl::Session(std::shared_ptr<Connection> conn,
     Record(entry, response.status, Clock::now() - started);
     if (!co_await Write(*conn, std::move(response), version, keep_alive, head)) co_return;
   }
+  if (accepted_sse) co_await RunSse(conn, std::move(accepted_sse));
 }
 
 net::awaitable<bool> ServerImpl::ServeSse(std::shared_ptr<Connection> conn, const RouteEntry& entry,
-                                          const Request& request, unsigned version,
-                                          bool keep_alive) {
+                                          const Request& request, unsigned version, bool keep_alive,
+                                          std::shared_ptr<SseStreamImpl>* accepted) {
   auto stream = std::make_shared<SseStreamImpl>(options_.limits.max_send_queue_bytes, counters_);
   RegisterCore(stream);
   std::vector<std::pair<std::string, std::string>> extra_headers;
@@ -900,6 +913,12 @@ net::awaitable<bool> ServerImpl::ServeSse(std::shared_ptr<Connection> conn, cons
     co_return true;
   }
 
+  *accepted = std::move(stream);
+  co_return true;
+}
+
+net::awaitable<void> ServerImpl::RunSse(std::shared_ptr<Connection> conn,
+                                        std::shared_ptr<SseStreamImpl> stream) {
   counters_->streams_open++;
   stream->Attach(MakeWaker(conn));
   // A stream reads nothing more: give the request buffer back (thousands of streams stay open).
@@ -908,7 +927,6 @@ net::awaitable<bool> ServerImpl::ServeSse(std::shared_ptr<Connection> conn, cons
   net::co_spawn(conn->executor, SseWatcher(conn), Detached("sse watcher"));
   co_await SseWriter(conn, *stream);
   counters_->streams_open--;
-  co_return true;
 }
 
 net::awaitable<void> ServerImpl::SseWatcher(std::shared_ptr<Connection> conn) {
