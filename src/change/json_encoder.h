@@ -5,6 +5,8 @@
 
 #include "eddy/change.h"
 
+#include "common/json_string.h"
+
 namespace eddy::change {
 
 // JSON rendering of PostgreSQL values. This is on the hot path of every subscription: the
@@ -17,7 +19,8 @@ namespace eddy::change {
 // to_json() writes them. Valid UTF-8 passes through unchanged; every byte that is not part of a
 // valid UTF-8 sequence (stray continuation bytes, truncated or overlong sequences, surrogates,
 // code points past U+10FFFF) is replaced by U+FFFD, so the output is always valid UTF-8.
-void AppendJsonString(std::string_view s, std::string* out);
+// The JSON string writer lives in common/json_string.h (shared with the HTTP layer).
+using ::eddy::AppendJsonString;
 
 // Appends the JSON form of `value`, a value of `column` in PostgreSQL's text output form as the
 // capture connection produces it (DateStyle=ISO, IntervalStyle=iso_8601, TimeZone=UTC,

@@ -7,11 +7,12 @@
 #include <string>
 #include <string_view>
 
+#include "common/json_string.h"
+
 namespace eddy::http {
 
-// Appends `text` to `out` as a JSON string literal, quotes included. Control characters become
-// \uXXXX escapes; bytes >= 0x80 are copied as they are (the input is expected to be UTF-8).
-void AppendJsonString(std::string_view text, std::string* out);
+// JSON string literals come from common/json_string.h.
+using ::eddy::AppendJsonString;
 
 // Decodes %XX escapes; with `plus_is_space`, '+' becomes ' ' (query strings). A '%' not followed
 // by two hex digits is kept literally.
