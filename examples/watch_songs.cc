@@ -41,17 +41,20 @@ int main(int argc, char** argv) {
   songs.columns = {"title", "artist"};
 
   std::atomic<long> seen{0};
+  std::atomic<bool> in_transaction{false};
   eddy::WatchHandlers handlers;
-  handlers.on_begin = [](const eddy::TransactionBoundary& b) {
+  handlers.on_begin = [&in_transaction](const eddy::TransactionBoundary& b) {
+    in_transaction = true;
     std::printf("BEGIN xid=%u lsn=%s\n", b.xid.value(), b.commit_lsn.ToString().c_str());
   };
   handlers.on_change = [&seen](const eddy::WatchEvent& e) {
     std::printf("%.*s\n", static_cast<int>(e.json.size()), e.json.data());
     ++seen;
   };
-  handlers.on_commit = [](const eddy::Commit& c) {
+  handlers.on_commit = [&in_transaction](const eddy::Commit& c) {
     std::printf("COMMIT lsn=%s changes=%u\n", c.commit_lsn.ToString().c_str(), c.change_count);
     std::fflush(stdout);
+    in_transaction = false;
   };
   auto id = (*watcher)->Subscribe(songs, handlers);
   if (!id.ok()) {
@@ -64,7 +67,10 @@ int main(int argc, char** argv) {
   }
   std::printf("READY\n");
   std::fflush(stdout);
-  while (limit == 0 || seen < limit) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  // Stop after `limit` changes, at a transaction boundary.
+  while (limit == 0 || seen < limit || in_transaction) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
   (*watcher)->Stop();
   return 0;
 }
