@@ -68,7 +68,35 @@ struct WatchHandlers {
   std::function<void(const Status&)> on_error;
 };
 
+// Trigger mode (capture_mode = "triggers"): for databases where logical replication is not
+// allowed. eddy installs per-table triggers that write each change into an outbox table inside
+// the writer's transaction; eddy LISTENs for a wake-up and reads the outbox (docs/triggers.md).
+struct TriggerOptions {
+  std::string schema = "eddy";          // where the outbox table and trigger function live
+  std::string channel = "eddy_outbox";  // the LISTEN/NOTIFY channel
+  int poll_ms = 250;                    // read the outbox at least this often without a NOTIFY
+  bool install = true;                  // create/refresh the outbox and triggers on start
+};
+
+// NATS JetStream (docs/nats.md): a sink publishing every durable change, and the source of an
+// edge eddy (capture_mode = "nats").
+struct NatsOptions {
+  std::string url;                      // "nats://127.0.0.1:4222"; comma-separated for a cluster
+  std::string stream = "EDDY";          // created or verified on start
+  std::string subject_prefix = "eddy";  // subjects: <prefix>.<schema>.<table>.<op>.<key>
+  int replicas = 1;
+  int duplicate_window_s = 120;  // JetStream's Nats-Msg-Id window: longer than a leader failover
+  bool publish = false;          // sink: publish every durable change to the stream
+  bool required = false;         // sink: confirm to PostgreSQL only what JetStream acknowledged
+  std::string durable = "eddy-edge";  // edge mode: this edge's durable consumer name
+};
+
 struct WatcherOptions {
+  // Where changes come from: "logical" (a replication slot), "triggers" (an outbox table filled
+  // by triggers, see TriggerOptions) or "nats" (an edge eddy reading another eddy's stream).
+  std::string capture_mode = "logical";
+  TriggerOptions triggers;
+  NatsOptions nats;
   std::string database_url;        // libpq URI or key=value string of the source database
   std::string data_dir = ".eddy";  // the durable log and spool live here
   std::string slot = "eddy";

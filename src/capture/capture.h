@@ -12,8 +12,10 @@
 #include "eddy/clock.h"
 #include "eddy/result.h"
 
+#include "capture/capture_state.h"
 #include "capture/change_sink.h"
 #include "capture/slot_manager.h"
+#include "capture/source.h"
 
 namespace eddy::capture {
 
@@ -35,43 +37,26 @@ struct CaptureOptions {
   std::function<void(const std::shared_ptr<const Table>&)> on_table_version;
 };
 
-enum class CaptureRole { kStarting, kStandby, kLeader, kStopped, kFailed };
-const char* CaptureRoleName(CaptureRole role);
-
-// A snapshot of the capture for status and health.
-struct CaptureState {
-  CaptureRole role = CaptureRole::kStarting;
-  bool streaming = false;  // START_REPLICATION is running
-  Lsn received;            // the server's WAL end as last seen
-  Lsn confirmed;           // what eddy last confirmed to PostgreSQL
-  Lsn durable;             // the end LSN of the last transaction durable in the log
-  uint64_t transactions = 0;
-  uint64_t changes = 0;
-  uint64_t streamed_transactions = 0;
-  uint64_t reconnects = 0;
-  std::string last_error;
-};
-
 // The replication source: leader election, publication and slot, START_REPLICATION, decoding,
 // assembly into transactions, standby status, reconnect with backoff. Run() is the one place
 // where capture failures become state (retry, or stop with a Status that says what to do).
 // Thread: Run() owns a thread; Stop(), NotifyDurable() and State() may be called from any.
-class Capture {
+class Capture final : public Source {
  public:
   // `sink` receives committed transactions in order. `skip_through` is the commit LSN of the
   // last transaction already in the log and `resume_from` its end LSN (zero for a new log).
   Capture(CaptureOptions options, ChangeSink& sink, Lsn skip_through, Lsn resume_from,
           Clock& clock);
-  ~Capture();
+  ~Capture() override;
 
   // Seeds table descriptions from the log so schema versions continue after a restart.
-  void SeedTables(const std::vector<std::shared_ptr<const Table>>& tables);
+  void SeedTables(const std::vector<std::shared_ptr<const Table>>& tables) override;
   // Blocks until Stop() or an error that retrying cannot fix (missing slot, wal_level).
-  Status Run();
-  void Stop();
+  Status Run() override;
+  void Stop() override;
   // The log made every transaction up to `end_lsn` durable: it may be confirmed.
-  void NotifyDurable(Lsn end_lsn);
-  CaptureState State() const;
+  void NotifyDurable(Lsn end_lsn) override;
+  CaptureState State() const override;
 
  private:
   struct Session;

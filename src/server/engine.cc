@@ -64,28 +64,65 @@ Result<std::unique_ptr<Engine>> Engine::Create(const WatcherOptions& options) {
   engine->sink_ = std::make_unique<LogSink>(*engine->log_);
 
   EDDY_ASSIGN_OR_RETURN(engine->tables_, TableRegistry::Open(options.data_dir + "/tables.bin"));
-  capture::CaptureOptions capture_options;
-  TableRegistry* registry = engine->tables_.get();
-  capture_options.on_table_version = [registry](const std::shared_ptr<const Table>& table) {
+  EDDY_ASSIGN_OR_RETURN(engine->source_, engine->MakeSource());
+  engine->source_->SeedTables(engine->tables_->Tables());
+  Engine* raw = engine.get();
+  engine->log_->SetDurableListener([raw](const Commit& commit) {
+    raw->durable_end_.store(commit.end_lsn.value(), std::memory_order_release);
+    raw->NotifySource();
+  });
+  return engine;
+}
+
+Result<std::unique_ptr<capture::Source>> Engine::MakeSource() {
+  const WatcherOptions& options = options_;
+  TableRegistry* registry = tables_.get();
+  auto on_table_version = [registry](const std::shared_ptr<const Table>& table) {
     Status s = registry->Record(table);
     if (!s.ok()) spdlog::warn("table registry: {}", s.ToString());
   };
-  capture_options.conninfo = options.database_url;
-  capture_options.slot = options.slot;
-  capture_options.publication = options.publication;
-  capture_options.tables = options.tables;
-  capture_options.spool_dir = options.data_dir + "/spool";
-  capture_options.recreate_slot = options.recreate_slot;
-  std::optional<Commit> last = engine->log_->LastDurableCommit();
-  Lsn skip_through = last ? last->commit_lsn : Lsn();
-  Lsn resume_from = last ? last->end_lsn : Lsn();
-  engine->capture_ = std::make_unique<capture::Capture>(capture_options, *engine->sink_,
-                                                        skip_through, resume_from, SystemClock());
-  engine->capture_->SeedTables(engine->tables_->Tables());
-  capture::Capture* capture = engine->capture_.get();
-  engine->log_->SetDurableListener(
-      [capture](const Commit& commit) { capture->NotifyDurable(commit.end_lsn); });
-  return engine;
+  std::optional<Commit> last = log_->LastDurableCommit();
+  if (options.capture_mode == "logical") {
+    capture::CaptureOptions capture_options;
+    capture_options.on_table_version = on_table_version;
+    capture_options.conninfo = options.database_url;
+    capture_options.slot = options.slot;
+    capture_options.publication = options.publication;
+    capture_options.tables = options.tables;
+    capture_options.spool_dir = options.data_dir + "/spool";
+    capture_options.recreate_slot = options.recreate_slot;
+    Lsn skip_through = last ? last->commit_lsn : Lsn();
+    Lsn resume_from = last ? last->end_lsn : Lsn();
+    return std::unique_ptr<capture::Source>(std::make_unique<capture::Capture>(
+        capture_options, *sink_, skip_through, resume_from, SystemClock()));
+  }
+  if (options.capture_mode == "triggers") {
+    return FailedPrecondition("capture_mode \"triggers\": not built yet");
+  }
+  if (options.capture_mode == "nats") {
+    return FailedPrecondition("capture_mode \"nats\": not built yet");
+  }
+  return InvalidArgument(
+      fmt::format("capture_mode: \"{}\" is not a mode (use \"logical\", \"triggers\" or \"nats\")",
+                  options.capture_mode));
+}
+
+std::shared_ptr<std::atomic<uint64_t>> Engine::AddConfirmGate() {
+  auto gate = std::make_shared<std::atomic<uint64_t>>(0);
+  std::lock_guard<std::mutex> lock(mutex_);
+  gates_.push_back(gate);
+  return gate;
+}
+
+void Engine::ConfirmGatesMoved() { NotifySource(); }
+
+void Engine::NotifySource() {
+  uint64_t end = durable_end_.load(std::memory_order_acquire);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const auto& gate : gates_) end = std::min(end, gate->load(std::memory_order_acquire));
+  }
+  if (end != 0 && source_) source_->NotifyDurable(Lsn{end});
 }
 
 Engine::~Engine() { Stop(); }
@@ -93,7 +130,7 @@ Engine::~Engine() { Stop(); }
 Status Engine::Start() {
   if (capture_thread_.joinable()) return FailedPrecondition("the watcher is already started");
   capture_thread_ = std::thread([this] {
-    Status s = capture_->Run();
+    Status s = source_->Run();
     std::lock_guard<std::mutex> lock(mutex_);
     capture_failure_ = s;
   });
@@ -107,8 +144,8 @@ Status Engine::CaptureFailure() const {
 
 void Engine::Stop() {
   if (stopped_.exchange(true)) return;
-  if (!capture_) return;  // Create failed part-way
-  capture_->Stop();
+  if (!source_) return;  // Create failed part-way
+  source_->Stop();
   if (capture_thread_.joinable()) capture_thread_.join();
   std::map<SubscriptionId, std::unique_ptr<Delivery>> deliveries;
   {
@@ -131,7 +168,7 @@ Position Engine::DurablePosition() const {
 }
 
 std::string Engine::Health() const {
-  capture::CaptureState s = capture_->State();
+  capture::CaptureState s = source_->State();
   return fmt::format("role={} streaming={} received={} durable={} confirmed={}{}{}",
                      capture::CaptureRoleName(s.role), s.streaming, s.received.ToString(),
                      s.durable.ToString(), s.confirmed.ToString(),
@@ -141,7 +178,7 @@ std::string Engine::Health() const {
 bool Engine::WaitUntilStreaming(int timeout_ms) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   while (std::chrono::steady_clock::now() < deadline) {
-    capture::CaptureState s = capture_->State();
+    capture::CaptureState s = source_->State();
     if (s.streaming) return true;
     if (s.role == capture::CaptureRole::kFailed) return false;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));

@@ -9,6 +9,7 @@
 #include "eddy/watcher.h"
 
 #include "capture/capture.h"
+#include "capture/source.h"
 #include "log/change_log.h"
 #include "server/table_registry.h"
 
@@ -31,21 +32,32 @@ class Engine final : public Watcher {
   std::string Health() const override;
   bool WaitUntilStreaming(int timeout_ms) override;
 
-  capture::CaptureState CaptureStatus() const { return capture_->State(); }
+  capture::CaptureState CaptureStatus() const { return source_->State(); }
   // The capture's final status once it stopped on an error retrying cannot fix.
   Status CaptureFailure() const;
   log::ChangeLog& change_log() { return *log_; }
+  const WatcherOptions& options() const { return options_; }
+
+  // A required sink (e.g. JetStream with nats.required) holds back what the source may let go
+  // of: the source is told only the lowest end LSN that the log made durable and every gate
+  // acknowledged. The sink stores its acknowledged end LSN in the returned gate and then calls
+  // ConfirmGatesMoved(). Gates start at 0 (nothing acknowledged).
+  std::shared_ptr<std::atomic<uint64_t>> AddConfirmGate();
+  void ConfirmGatesMoved();
 
  private:
   struct Delivery;
   Engine() = default;
+  Result<std::unique_ptr<capture::Source>> MakeSource();
   void RunDelivery(Delivery* delivery);
+  // Tells the source the lowest of the log's durable end LSN and every gate.
+  void NotifySource();
 
   WatcherOptions options_;
   std::unique_ptr<log::ChangeLog> log_;
   std::unique_ptr<TableRegistry> tables_;
   std::unique_ptr<capture::ChangeSink> sink_;
-  std::unique_ptr<capture::Capture> capture_;
+  std::unique_ptr<capture::Source> source_;
   std::thread capture_thread_;
   std::atomic<bool> stopped_{false};
 
@@ -53,6 +65,8 @@ class Engine final : public Watcher {
   Status capture_failure_;                                          // guarded by mutex_
   std::map<SubscriptionId, std::unique_ptr<Delivery>> deliveries_;  // guarded by mutex_
   SubscriptionId next_id_ = 1;                                      // guarded by mutex_
+  std::vector<std::shared_ptr<std::atomic<uint64_t>>> gates_;       // guarded by mutex_
+  std::atomic<uint64_t> durable_end_{0};  // the log's newest durable Commit::end_lsn
 };
 
 }  // namespace eddy::server
