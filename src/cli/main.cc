@@ -14,7 +14,9 @@
 
 #include "change/change_json.h"
 #include "change/json_encoder.h"
+#include "outbox/triggers_report.h"
 #include "server/config.h"
+#include "server/consume_command.h"
 #include "server/demo.h"
 #include "server/engine.h"
 #include "server/service.h"
@@ -52,6 +54,11 @@ struct GlobalFlags {
   std::string http;  // address:port
   bool open = false;
   bool allow_adhoc = false;
+  std::string nats;  // NATS url (docs/nats.md)
+  bool nats_publish = false;
+  bool nats_required = false;
+  bool nats_edge = false;
+  std::string capture_mode;  // logical, triggers, nats
 };
 
 int Fail(const eddy::Status& s) {
@@ -75,6 +82,11 @@ eddy::Result<eddy::server::Config> LoadConfig(const GlobalFlags& g) {
   if (!g.capture_tables.empty()) w.tables = g.capture_tables;
   if (g.recreate_slot) w.recreate_slot = true;
   if (g.no_fsync) w.fsync = false;
+  if (!g.nats.empty()) w.nats.url = g.nats;
+  if (g.nats_publish) w.nats.publish = true;
+  if (g.nats_required) w.nats.publish = w.nats.required = true;
+  if (g.nats_edge) w.capture_mode = "nats";
+  if (!g.capture_mode.empty()) w.capture_mode = g.capture_mode;
   if (!g.http.empty()) {
     size_t colon = g.http.rfind(':');
     int port = -1;
@@ -283,6 +295,14 @@ int main(int argc, char** argv) {
   app.add_option("--http", g.http, "HTTP address:port for serve and dev (default 127.0.0.1:8080)");
   app.add_flag("--open", g.open, "No authentication (local development only)");
   app.add_flag("--allow-adhoc", g.allow_adhoc, "Allow subscriptions by table without a watcher");
+  app.add_option("--nats", g.nats, "NATS server URL(s), comma-separated (also EDDY_NATS_URL)");
+  app.add_flag("--nats-publish", g.nats_publish, "Publish every durable change to JetStream");
+  app.add_flag("--nats-required", g.nats_required,
+               "Publish, and confirm to PostgreSQL only what JetStream acknowledged");
+  app.add_option("--capture-mode", g.capture_mode,
+                 "logical (default), triggers (docs/triggers.md) or nats (also EDDY_CAPTURE_MODE)");
+  app.add_flag("--nats-edge", g.nats_edge,
+               "Edge mode: read changes from the JetStream stream instead of PostgreSQL");
 
   TailFlags tail;
   CLI::App* tail_cmd = app.add_subcommand("tail", "Capture and print changes as they commit");
@@ -299,9 +319,33 @@ int main(int argc, char** argv) {
   dev_cmd->add_option("--schema-dir", schema_dir, "Migrations to load into the throwaway database");
 
   CLI::App* status_cmd = app.add_subcommand("status", "Publication, slot, lag, leader and log");
+  eddy::server::ConsumeFlags consume;
+  CLI::App* consume_cmd = app.add_subcommand(
+      "consume", "Capture and hand each change to a durable consumer (retries, parking, replay)");
+  consume_cmd->add_option("--name", consume.name, "Consumer name (its cursor and parked changes)")
+      ->required();
+  consume_cmd->add_option("--table", consume.tables, "Only changes of this table (repeatable)");
+  consume_cmd->add_option("--ops", consume.ops,
+                          "Only these operations: insert,update,delete,truncate");
+  consume_cmd->add_option("--exec", consume.exec,
+                          "Run this through /bin/sh -c per change, the JSON on stdin (non-zero "
+                          "exit: retry, then park); default: print JSON lines");
+  consume_cmd->add_option("--max-attempts", consume.max_attempts, "Tries before parking (5)");
+  consume_cmd->add_option("--lanes", consume.lanes, "Parallel lanes, by key (4)");
+  consume_cmd->add_option("--backoff-min-ms", consume.backoff_min_ms, "First retry delay (100)");
+  consume_cmd->add_option("--backoff-max-ms", consume.backoff_max_ms, "Longest retry delay");
+  consume_cmd->add_option("--from", consume.from, "A new consumer starts at: now or start");
+  consume_cmd->add_option("--parked", consume.parked, "list, replay or discard, then exit");
+  consume_cmd->add_option("--parked-id", consume.parked_id, "Parked change id (replay: or all)");
+  consume_cmd->add_option("--timeout", consume.timeout_s, "Exit after this many seconds");
   CLI::App* serve_cmd = app.add_subcommand(
       "serve", "Capture and serve the watch API (SSE, WebSocket), /health, /metrics and a page");
   app.add_subcommand("version", "Print the version");
+  bool triggers_cleanup = false;
+  CLI::App* triggers_cmd = app.add_subcommand(
+      "triggers", "Trigger mode: list eddy's triggers and which are stale (on tables no longer "
+                  "configured)");
+  triggers_cmd->add_flag("--cleanup", triggers_cleanup, "Drop the stale triggers");
 
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::from_str(g.log_level));
@@ -339,6 +383,18 @@ int main(int argc, char** argv) {
   }
   auto config = LoadConfig(g);
   if (!config.ok()) return Fail(config.status());
+
+  if (consume_cmd->parsed()) {
+    auto rc = eddy::server::RunConsume(*config, consume, g_stop);
+    return rc.ok() ? *rc : Fail(rc.status());
+  }
+
+  if (triggers_cmd->parsed()) {
+    auto report = eddy::outbox::TriggersReport(config->watcher, triggers_cleanup);
+    if (!report.ok()) return Fail(report.status());
+    fmt::print("{}", *report);
+    return 0;
+  }
 
   if (status_cmd->parsed()) {
     auto report = eddy::server::StatusReport(config->watcher);

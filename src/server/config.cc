@@ -60,6 +60,64 @@ Result<std::vector<std::string>> ReadStrings(const toml::table& t, const char* k
   return out;
 }
 
+// [[webhooks]]: name, url, secret, batch_max, timeout_ms, backoff_min_ms, backoff_max_ms, tables.
+Status ReadWebhooks(const toml::table& t, std::vector<deliver::WebhookOptions>* out) {
+  const toml::node* node = t.get("webhooks");
+  if (node == nullptr) return Status::Ok();
+  const toml::array* hooks = node->as_array();
+  if (hooks == nullptr)
+    return InvalidArgument("webhooks: must be an array of tables ([[webhooks]])");
+  static const std::vector<std::string> kKeys = {"name",           "url",        "secret",
+                                                 "batch_max",      "timeout_ms", "backoff_min_ms",
+                                                 "backoff_max_ms", "tables"};
+  for (size_t i = 0; i < hooks->size(); ++i) {
+    const std::string where = fmt::format("webhooks[{}]", i);
+    const toml::table* h = (*hooks)[i].as_table();
+    if (h == nullptr) return InvalidArgument(where + ": must be a table ([[webhooks]])");
+    for (const auto& [key, value] : *h) {
+      if (std::find(kKeys.begin(), kKeys.end(), std::string(key.str())) == kKeys.end()) {
+        return InvalidArgument(fmt::format("{}: unknown key {} (known: {})", where, key.str(),
+                                           fmt::join(kKeys, ", ")));
+      }
+    }
+    deliver::WebhookOptions w;
+    auto text = [&](const char* key, std::string* v) -> Status {
+      if (const toml::node* n = h->get(key)) {
+        auto s = n->value<std::string>();
+        if (!s) return InvalidArgument(fmt::format("{}.{}: must be a string", where, key));
+        *v = *s;
+      }
+      return Status::Ok();
+    };
+    auto number = [&](const char* key, int* v) -> Status {
+      if (const toml::node* n = h->get(key)) {
+        auto x = n->value<int64_t>();
+        if (!x || *x < 0 || *x > 86'400'000) {
+          return InvalidArgument(fmt::format("{}.{}: must be a non-negative integer", where, key));
+        }
+        *v = static_cast<int>(*x);
+      }
+      return Status::Ok();
+    };
+    EDDY_RETURN_IF_ERROR(text("name", &w.name));
+    EDDY_RETURN_IF_ERROR(text("url", &w.url));
+    EDDY_RETURN_IF_ERROR(text("secret", &w.secret));
+    EDDY_RETURN_IF_ERROR(number("batch_max", &w.batch_max));
+    EDDY_RETURN_IF_ERROR(number("timeout_ms", &w.timeout_ms));
+    EDDY_RETURN_IF_ERROR(number("backoff_min_ms", &w.backoff_min_ms));
+    EDDY_RETURN_IF_ERROR(number("backoff_max_ms", &w.backoff_max_ms));
+    EDDY_ASSIGN_OR_RETURN(w.tables, ReadStrings(*h, "tables", where));
+    EDDY_RETURN_IF_ERROR(deliver::ValidateWebhook(w, where));
+    for (const deliver::WebhookOptions& other : *out) {
+      if (other.name == w.name) {
+        return InvalidArgument(fmt::format("{}.name: \"{}\" is used twice", where, w.name));
+      }
+    }
+    out->push_back(std::move(w));
+  }
+  return Status::Ok();
+}
+
 }  // namespace
 
 Status ApplyConfigFile(const std::string& path, Config* config) {
@@ -73,11 +131,16 @@ Status ApplyConfigFile(const std::string& path, Config* config) {
   }
   static const std::map<std::string, std::vector<std::string>> kKnown = {
       {"source", {"database_url"}},
-      {"capture", {"slot", "publication", "tables", "recreate_slot"}},
+      {"capture", {"mode", "slot", "publication", "tables", "recreate_slot"}},
       {"log", {"data_dir", "segment_mb", "retention_mb", "retention_hours", "fsync"}},
       {"http", {"address", "port"}},
       {"watch", {"allow_adhoc", "watchers"}},
       {"auth", {"mode", "hs256_secret", "rs256_public_key_file", "rules"}},
+      {"nats",
+       {"url", "stream", "subject_prefix", "replicas", "duplicate_window_s", "publish", "required",
+        "durable", "body"}},
+      {"webhooks", {}},  // an array of tables, checked by ReadWebhooks
+      {"triggers", {"schema", "channel", "poll_ms", "install"}},
   };
   for (const auto& [section, node] : t) {
     auto known = kKnown.find(std::string(section.str()));
@@ -99,9 +162,22 @@ Status ApplyConfigFile(const std::string& path, Config* config) {
   }
   WatcherOptions& w = config->watcher;
   EDDY_RETURN_IF_ERROR(ReadKey(t, "source", "database_url", &w.database_url));
+  EDDY_RETURN_IF_ERROR(ReadKey(t, "capture", "mode", &w.capture_mode));
   EDDY_RETURN_IF_ERROR(ReadKey(t, "capture", "slot", &w.slot));
   EDDY_RETURN_IF_ERROR(ReadKey(t, "capture", "publication", &w.publication));
   EDDY_RETURN_IF_ERROR(ReadKey(t, "capture", "recreate_slot", &w.recreate_slot));
+  // [triggers] (capture.mode = "triggers", docs/triggers.md)
+  EDDY_RETURN_IF_ERROR(ReadKey(t, "triggers", "schema", &w.triggers.schema));
+  EDDY_RETURN_IF_ERROR(ReadKey(t, "triggers", "channel", &w.triggers.channel));
+  EDDY_RETURN_IF_ERROR(ReadKey(t, "triggers", "install", &w.triggers.install));
+  {
+    int64_t poll_ms = w.triggers.poll_ms;
+    EDDY_RETURN_IF_ERROR(ReadKey(t, "triggers", "poll_ms", &poll_ms));
+    if (poll_ms < 10 || poll_ms > 60000) {
+      return InvalidArgument("triggers.poll_ms: must be 10 to 60000 milliseconds");
+    }
+    w.triggers.poll_ms = static_cast<int>(poll_ms);
+  }
   if (const toml::array* tables = t.at_path("capture.tables").as_array()) {
     w.tables.clear();
     for (const toml::node& n : *tables) {
@@ -113,6 +189,26 @@ Status ApplyConfigFile(const std::string& path, Config* config) {
     }
   } else if (t.at_path("capture.tables").node() != nullptr) {
     return InvalidArgument("capture.tables: must be an array of table names");
+  }
+  {
+    NatsOptions& n = w.nats;
+    int64_t replicas = n.replicas;
+    int64_t window = n.duplicate_window_s;
+    EDDY_RETURN_IF_ERROR(ReadKey(t, "nats", "url", &n.url));
+    EDDY_RETURN_IF_ERROR(ReadKey(t, "nats", "stream", &n.stream));
+    EDDY_RETURN_IF_ERROR(ReadKey(t, "nats", "subject_prefix", &n.subject_prefix));
+    EDDY_RETURN_IF_ERROR(ReadKey(t, "nats", "replicas", &replicas));
+    EDDY_RETURN_IF_ERROR(ReadKey(t, "nats", "duplicate_window_s", &window));
+    EDDY_RETURN_IF_ERROR(ReadKey(t, "nats", "publish", &n.publish));
+    EDDY_RETURN_IF_ERROR(ReadKey(t, "nats", "required", &n.required));
+    EDDY_RETURN_IF_ERROR(ReadKey(t, "nats", "durable", &n.durable));
+    EDDY_RETURN_IF_ERROR(ReadKey(t, "nats", "body", &n.body));
+    if (replicas < 1 || replicas > 5) return InvalidArgument("nats.replicas: must be 1 to 5");
+    if (window < 1 || window > 86400) {
+      return InvalidArgument("nats.duplicate_window_s: must be 1 to 86400 seconds");
+    }
+    n.replicas = static_cast<int>(replicas);
+    n.duplicate_window_s = static_cast<int>(window);
   }
   EDDY_RETURN_IF_ERROR(ReadKey(t, "log", "data_dir", &w.data_dir));
   int64_t segment_mb = static_cast<int64_t>(w.segment_bytes >> 20);
@@ -195,6 +291,7 @@ Status ApplyConfigFile(const std::string& path, Config* config) {
       config->auth.rules.push_back(std::move(rule));
     }
   }
+  EDDY_RETURN_IF_ERROR(ReadWebhooks(t, &config->webhooks));
   config->config_file = path;
   return Status::Ok();
 }
@@ -207,6 +304,8 @@ Status ApplyEnvironment(Config* config, const char* (*getenv_fn)(const char*)) {
   if (const char* v = get("DATABASE_URL"); v && *v) w.database_url = v;
   if (const char* v = get("EDDY_DATA_DIR"); v && *v) w.data_dir = v;
   if (const char* v = get("EDDY_SLOT"); v && *v) w.slot = v;
+  if (const char* v = get("EDDY_CAPTURE_MODE"); v && *v) w.capture_mode = v;
+  if (const char* v = get("EDDY_TRIGGERS_SCHEMA"); v && *v) w.triggers.schema = v;
   if (const char* v = get("EDDY_PUBLICATION"); v && *v) w.publication = v;
   if (const char* v = get("EDDY_TABLES"); v && *v) w.tables = SplitList(v);
   if (const char* v = get("EDDY_RECREATE_SLOT"); v && *v) {
@@ -224,6 +323,7 @@ Status ApplyEnvironment(Config* config, const char* (*getenv_fn)(const char*)) {
   if (const char* v = get("EDDY_FSYNC"); v && *v) {
     EDDY_ASSIGN_OR_RETURN(w.fsync, ParseBool("EDDY_FSYNC", v));
   }
+  if (const char* v = get("EDDY_NATS_URL"); v && *v) w.nats.url = v;
   return Status::Ok();
 }
 
@@ -248,6 +348,29 @@ Status Validate(const Config& config) {
     }
   }
   if (w.data_dir.empty()) return InvalidArgument("log.data_dir: must not be empty");
+  if (w.nats.publish && w.nats.url.empty()) {
+    return InvalidArgument("nats.url: required with nats.publish (or set EDDY_NATS_URL, --nats)");
+  }
+  if (w.nats.required && !w.nats.publish) {
+    return InvalidArgument("nats.required: needs nats.publish = true (--nats-publish)");
+  }
+  if (w.nats.body != "binary" && w.nats.body != "json") {
+    return InvalidArgument(fmt::format(
+        "nats.body: \"{}\" is not binary or json (edge mode needs binary)", w.nats.body));
+  }
+  if (w.capture_mode != "logical" && w.capture_mode != "triggers" && w.capture_mode != "nats") {
+    return InvalidArgument(fmt::format(
+        "capture.mode: \"{}\" is not a mode (use logical, triggers or nats)", w.capture_mode));
+  }
+  if (w.triggers.schema.empty() || w.triggers.schema.size() > 63) {
+    return InvalidArgument("triggers.schema: must be 1 to 63 bytes");
+  }
+  if (w.triggers.channel.empty() || w.triggers.channel.size() > 63) {
+    return InvalidArgument("triggers.channel: must be 1 to 63 bytes");
+  }
+  if (w.capture_mode == "nats" && w.nats.url.empty()) {
+    return InvalidArgument("nats.url: required with capture_mode \"nats\" (or EDDY_NATS_URL)");
+  }
   const AuthConfig& a = config.auth;
   if (a.mode != "jwt" && a.mode != "open") {
     return InvalidArgument(fmt::format("auth.mode: \"{}\" is not jwt or open", a.mode));

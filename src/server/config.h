@@ -7,6 +7,7 @@
 #include "eddy/watcher.h"
 
 #include "adapters/watch/watch_config.h"
+#include "deliver/webhook_options.h"
 
 namespace eddy::server {
 
@@ -40,6 +41,7 @@ struct Config {
   HttpConfig http;
   watch::WatchConfig watch;
   AuthConfig auth;
+  std::vector<deliver::WebhookOptions> webhooks;  // [[webhooks]] (docs/webhooks.md)
   std::string config_file;
 };
 

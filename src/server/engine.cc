@@ -7,6 +7,9 @@
 #include <spdlog/spdlog.h>
 
 #include "match/subscription_filter.h"
+#include "nats/jetstream_sink.h"
+#include "nats/jetstream_source.h"
+#include "outbox/outbox_capture.h"
 
 namespace eddy {
 
@@ -41,7 +44,7 @@ struct Engine::Delivery {
 };
 
 Result<std::unique_ptr<Engine>> Engine::Create(const WatcherOptions& options) {
-  if (options.database_url.empty()) {
+  if (options.database_url.empty() && options.capture_mode != "nats") {
     return InvalidArgument(
         "database_url: required (a libpq URI such as "
         "postgresql://user@host:5432/db, or set DATABASE_URL)");
@@ -97,10 +100,19 @@ Result<std::unique_ptr<capture::Source>> Engine::MakeSource() {
         capture_options, *sink_, skip_through, resume_from, SystemClock()));
   }
   if (options.capture_mode == "triggers") {
-    return FailedPrecondition("capture_mode \"triggers\": not built yet");
+    outbox::OutboxOptions outbox_options;
+    outbox_options.conninfo = options.database_url;
+    outbox_options.triggers = options.triggers;
+    outbox_options.tables = options.tables;
+    outbox_options.journal_path = options.data_dir + "/outbox-journal";
+    outbox_options.fsync = options.fsync;
+    outbox_options.on_table_version = on_table_version;
+    return std::unique_ptr<capture::Source>(std::make_unique<outbox::OutboxCapture>(
+        outbox_options, *sink_, last, SystemClock()));
   }
   if (options.capture_mode == "nats") {
-    return FailedPrecondition("capture_mode \"nats\": not built yet");
+    return std::unique_ptr<capture::Source>(
+        std::make_unique<nats::JetStreamSource>(options.nats, *sink_, last, on_table_version));
   }
   return InvalidArgument(
       fmt::format("capture_mode: \"{}\" is not a mode (use \"logical\", \"triggers\" or \"nats\")",
@@ -129,6 +141,17 @@ Engine::~Engine() { Stop(); }
 
 Status Engine::Start() {
   if (capture_thread_.joinable()) return FailedPrecondition("the watcher is already started");
+  if (options_.nats.publish) {
+    nats::JetStreamSink::Options sink_options;
+    sink_options.nats = options_.nats;
+    sink_options.cursor_path = options_.data_dir + "/sinks/nats.cursor";
+    if (options_.nats.required) {
+      sink_options.gate = AddConfirmGate();
+      sink_options.on_gate_moved = [this] { ConfirmGatesMoved(); };
+    }
+    nats_sink_ = std::make_unique<nats::JetStreamSink>(std::move(sink_options), *log_);
+    EDDY_RETURN_IF_ERROR(nats_sink_->Start());
+  }
   capture_thread_ = std::thread([this] {
     Status s = source_->Run();
     std::lock_guard<std::mutex> lock(mutex_);
@@ -147,6 +170,7 @@ void Engine::Stop() {
   if (!source_) return;  // Create failed part-way
   source_->Stop();
   if (capture_thread_.joinable()) capture_thread_.join();
+  if (nats_sink_) nats_sink_->Stop();
   std::map<SubscriptionId, std::unique_ptr<Delivery>> deliveries;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -169,10 +193,18 @@ Position Engine::DurablePosition() const {
 
 std::string Engine::Health() const {
   capture::CaptureState s = source_->State();
-  return fmt::format("role={} streaming={} received={} durable={} confirmed={}{}{}",
-                     capture::CaptureRoleName(s.role), s.streaming, s.received.ToString(),
-                     s.durable.ToString(), s.confirmed.ToString(),
-                     s.last_error.empty() ? "" : " error=", s.last_error);
+  std::string health = fmt::format(
+      "role={} streaming={} received={} durable={} confirmed={}{}{}",
+      capture::CaptureRoleName(s.role), s.streaming, s.received.ToString(), s.durable.ToString(),
+      s.confirmed.ToString(), s.last_error.empty() ? "" : " error=", s.last_error);
+  if (nats_sink_) {
+    nats::JetStreamSink::State n = nats_sink_->GetState();
+    health += fmt::format(" nats={} nats_acked={}{}{}",
+                          n.failed ? "failed" : (n.connected ? "connected" : "disconnected"),
+                          n.acknowledged.position.ToString(),
+                          n.last_error.empty() ? "" : " nats_error=", n.last_error);
+  }
+  return health;
 }
 
 bool Engine::WaitUntilStreaming(int timeout_ms) {

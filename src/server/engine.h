@@ -13,6 +13,10 @@
 #include "log/change_log.h"
 #include "server/table_registry.h"
 
+namespace eddy::nats {
+class JetStreamSink;
+}
+
 namespace eddy::server {
 
 // The composition root of the capture core: the durable log, the replication capture feeding it
@@ -58,6 +62,7 @@ class Engine final : public Watcher {
   std::unique_ptr<TableRegistry> tables_;
   std::unique_ptr<capture::ChangeSink> sink_;
   std::unique_ptr<capture::Source> source_;
+  std::unique_ptr<nats::JetStreamSink> nats_sink_;  // with options_.nats.publish
   std::thread capture_thread_;
   std::atomic<bool> stopped_{false};
 

@@ -16,6 +16,8 @@ Result<std::unique_ptr<Service>> Service::Create(const Config& config) {
   }
   EDDY_ASSIGN_OR_RETURN(s->engine_, Engine::Create(config.watcher));
   s->hub_ = std::make_unique<watch::Hub>(s->engine_->change_log());
+  s->webhooks_ = std::make_unique<deliver::Webhooks>(config.webhooks, s->engine_->change_log(),
+                                                     config.watcher.data_dir);
   s->catalog_ = std::make_unique<watch::Catalog>(config.watcher.database_url);
   Service* self = s.get();
   s->face_ =
@@ -34,6 +36,7 @@ Service::~Service() { Stop(); }
 Status Service::Start() {
   EDDY_RETURN_IF_ERROR(engine_->Start());
   EDDY_RETURN_IF_ERROR(hub_->Start());
+  EDDY_RETURN_IF_ERROR(webhooks_->Start());
   return http_->Start().WithContext(fmt::format("http {}:{} (change it with --http or [http])",
                                                 config_.http.address, config_.http.port));
 }
@@ -42,6 +45,7 @@ void Service::Stop() {
   if (stopped_) return;
   stopped_ = true;
   if (http_) http_->Stop();
+  if (webhooks_) webhooks_->Stop();
   if (hub_) hub_->Stop();
   if (engine_) engine_->Stop();
 }
@@ -75,6 +79,7 @@ watch::FaceStatus Service::CurrentStatus() const {
       "# HELP eddy_capture_reconnects_total Replication reconnects.\n"
       "# TYPE eddy_capture_reconnects_total counter\neddy_capture_reconnects_total {}\n",
       c.changes, c.transactions, lag, c.streaming ? 1 : 0, c.reconnects);
+  out.metrics += webhooks_->MetricsText();
   return out;
 }
 

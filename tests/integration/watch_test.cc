@@ -17,6 +17,10 @@
 
 #include "harness.h"
 
+#ifndef EDDY_WATCH_CAPTURE_MODE
+#define EDDY_WATCH_CAPTURE_MODE "logical"
+#endif
+
 namespace eddy::testing {
 namespace {
 
@@ -58,14 +62,20 @@ class WatchTest : public ::testing::Test {
                                      "--slot",    slot,         "--http", "127.0.0.1:0"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     argv.push_back("serve");
-    *proc = new Proc(argv);
+    // The suite runs once per capture mode (CMake builds it twice); in trigger mode each eddy
+    // gets its own outbox schema, as each gets its own slot in logical mode.
+    std::vector<std::string> env;
+    if (std::string(EDDY_WATCH_CAPTURE_MODE) == "triggers") {
+      env = {"EDDY_CAPTURE_MODE=triggers", "EDDY_TRIGGERS_SCHEMA=" + slot};
+    }
+    *proc = new Proc(argv, env);
     std::regex re("eddy serving (http://127\\.0\\.0\\.1:[0-9]+)");
     for (int i = 0; i < 300; ++i) {
       std::smatch m;
       std::string out = (*proc)->Output();
       // Serving, and capture streams, so that subscriptions see every change.
       if (std::regex_search(out, m, re) &&
-          out.find("capture: streaming slot") != std::string::npos) {
+          out.find("capture: streaming") != std::string::npos) {
         return m[1];
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(100));

@@ -94,5 +94,44 @@ TEST(ConfigTest, ValidateRejectsBadNames) {
   EXPECT_NE(Validate(c).message().find("capture.tables"), std::string::npos);
 }
 
+TEST(ConfigTest, ReadsWebhooksAndNamesBadKeys) {
+  std::string path = WriteFile(
+      "[[webhooks]]\nname = 'orders'\nurl = 'http://127.0.0.1:9000/in'\n"
+      "secret = '0123456789abcdef'\nbatch_max = 50\ntimeout_ms = 1000\n"
+      "backoff_min_ms = 10\nbackoff_max_ms = 100\ntables = ['orders']\n"
+      "[[webhooks]]\nname = 'all'\nurl = 'http://h/'\nsecret = 'fedcba9876543210'\n");
+  Config c;
+  Status s = ApplyConfigFile(path, &c);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  ASSERT_EQ(c.webhooks.size(), 2u);
+  EXPECT_EQ(c.webhooks[0].name, "orders");
+  EXPECT_EQ(c.webhooks[0].batch_max, 50);
+  EXPECT_EQ(c.webhooks[0].backoff_max_ms, 100);
+  EXPECT_EQ(c.webhooks[0].tables, (std::vector<std::string>{"orders"}));
+  EXPECT_EQ(c.webhooks[1].batch_max, 100);
+  unlink(path.c_str());
+  struct Case {
+    const char* toml;
+    const char* expect;
+  };
+  for (const Case& k :
+       {Case{"[[webhooks]]\nname = 'a'\nurl = 'https://x/'\nsecret = "
+             "'0123456789abcdef'\n",
+             "webhooks[0].url"},
+        Case{"[[webhooks]]\nname = 'a'\nurl = 'http://x/'\nsecret = 's'\n", "webhooks[0].secret"},
+        Case{"[[webhooks]]\nnmae = 'a'\n", "webhooks[0]: unknown key nmae"},
+        Case{"[[webhooks]]\nname = 'a'\nurl = 'http://x/'\nsecret = "
+             "'0123456789abcdef'\nbatch_max = 'x'\n",
+             "webhooks[0].batch_max"},
+        Case{"webhooks = 3\n", "webhooks"}}) {
+    std::string bad = WriteFile(k.toml);
+    Config b;
+    Status e = ApplyConfigFile(bad, &b);
+    EXPECT_FALSE(e.ok()) << k.toml;
+    EXPECT_NE(e.message().find(k.expect), std::string::npos) << e.message();
+    unlink(bad.c_str());
+  }
+}
+
 }  // namespace
 }  // namespace eddy::server

@@ -1,0 +1,257 @@
+#include "nats/jetstream_source.h"
+
+#include <chrono>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "nats/message_codec.h"
+#include "nats/subject.h"
+
+namespace eddy::nats {
+namespace {
+
+bool SameTable(const Table& a, const Table& b) {
+  return a.relation_id == b.relation_id && a.schema_version == b.schema_version &&
+         a.schema == b.schema && a.name == b.name && a.replica_identity == b.replica_identity &&
+         a.columns == b.columns;
+}
+
+}  // namespace
+
+JetStreamSource::JetStreamSource(
+    const NatsOptions& options, capture::ChangeSink& sink, std::optional<Commit> last,
+    std::function<void(const std::shared_ptr<const Table>&)> on_table_version)
+    : options_(options), sink_(sink), on_table_version_(std::move(on_table_version)) {
+  if (last) {
+    last_commit_lsn_ = last->commit_lsn;
+    durable_end_ = last->end_lsn.value();
+    state_.durable = last->end_lsn;
+  }
+}
+
+JetStreamSource::~JetStreamSource() { Stop(); }
+
+void JetStreamSource::SeedTables(const std::vector<std::shared_ptr<const Table>>& tables) {
+  for (const auto& t : tables) {
+    tables_[{t->relation_id.value(), t->schema_version}] = t;
+  }
+}
+
+void JetStreamSource::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(stop_mu_);
+    stop_ = true;
+  }
+  stop_cv_.notify_all();
+}
+
+void JetStreamSource::NotifyDurable(Lsn end_lsn) {
+  uint64_t prev = durable_end_.load();
+  while (end_lsn.value() > prev && !durable_end_.compare_exchange_weak(prev, end_lsn.value())) {
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  if (end_lsn > state_.durable) state_.durable = end_lsn;
+}
+
+capture::CaptureState JetStreamSource::State() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return state_;
+}
+
+void JetStreamSource::SetState(const std::function<void(capture::CaptureState&)>& update) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  update(state_);
+}
+
+Status JetStreamSource::Run() {
+  if (Status s = ValidateSubjectPrefix(options_.subject_prefix, "nats.subject_prefix"); !s.ok()) {
+    SetState([&](capture::CaptureState& st) {
+      st.role = capture::CaptureRole::kFailed;
+      st.last_error = s.ToString();
+    });
+    return s;
+  }
+  int64_t backoff_ms = 250;
+  while (!stop_) {
+    Status s = RunConnected();
+    if (stop_) break;
+    // The one place where the edge source's failures become state.
+    Status discard = sink_.DiscardUncommitted();
+    open_lsn_.reset();
+    pending_.clear();  // unacknowledged: the server redelivers them after AckWait
+    bool fatal = s.code() == StatusCode::kInvalidArgument ||
+                 s.code() == StatusCode::kFailedPrecondition || !discard.ok();
+    if (!discard.ok()) s = discard;
+    SetState([&](capture::CaptureState& st) {
+      st.streaming = false;
+      st.last_error = s.ToString();
+      if (fatal) st.role = capture::CaptureRole::kFailed;
+      ++st.reconnects;
+    });
+    if (fatal) {
+      spdlog::error("nats edge source stopped: {}", s.ToString());
+      return s;
+    }
+    spdlog::warn("nats edge source: {} (retrying in {} ms)", s.ToString(), backoff_ms);
+    std::unique_lock<std::mutex> lock(stop_mu_);
+    stop_cv_.wait_for(lock, std::chrono::milliseconds(backoff_ms), [this] { return stop_.load(); });
+    backoff_ms = std::min<int64_t>(backoff_ms * 2, 5000);
+  }
+  SetState([](capture::CaptureState& st) {
+    st.role = capture::CaptureRole::kStopped;
+    st.streaming = false;
+  });
+  return Status::Ok();
+}
+
+Status JetStreamSource::RunConnected() {
+  JetStreamConnection::Options connect;
+  connect.url = options_.url;
+  connect.name = "eddy-edge-" + options_.durable;
+  EDDY_ASSIGN_OR_RETURN(std::unique_ptr<JetStreamConnection> c,
+                        JetStreamConnection::Connect(connect));
+  if (Status s = c->CheckStreamExists(options_.stream); !s.ok()) {
+    if (s.code() == StatusCode::kNotFound) return Unavailable(s.message());  // not yet created
+    return s;
+  }
+  jsSubOptions so;
+  jsSubOptions_Init(&so);
+  so.Stream = options_.stream.c_str();
+  so.Config.AckPolicy = js_AckExplicit;
+  so.Config.AckWait = kAckWaitMs * 1'000'000;
+  so.Config.MaxAckPending = -1;  // a transaction of any size is held until durable
+  so.Config.DeliverPolicy = js_DeliverAll;
+  std::string filter = options_.subject_prefix + ".>";
+  natsSubscription* sub = nullptr;
+  jsErrCode js_error = jsErrCode(0);
+  natsStatus ns = js_PullSubscribe(&sub, c->jetstream(), filter.c_str(), options_.durable.c_str(),
+                                   nullptr, &so, &js_error);
+  if (ns != NATS_OK) {
+    return NatsError(fmt::format("pull consumer \"{}\" on {}", options_.durable, options_.stream),
+                     ns, js_error);
+  }
+  std::unique_ptr<natsSubscription, void (*)(natsSubscription*)> sub_holder(
+      sub, natsSubscription_Destroy);
+  SetState([](capture::CaptureState& st) {
+    st.role = capture::CaptureRole::kLeader;
+    st.streaming = true;
+    st.last_error.clear();
+  });
+  spdlog::info("nats edge source: reading stream {} as durable consumer {}", options_.stream,
+               options_.durable);
+  while (!stop_) {
+    natsMsgList list{};
+    ns = natsSubscription_Fetch(&list, sub, kFetchBatch, 200, &js_error);
+    if (ns == NATS_TIMEOUT) {
+      AckDurable(*c);
+      continue;
+    }
+    if (ns != NATS_OK) return NatsError("fetch from " + options_.stream, ns, js_error);
+    Status s;
+    for (int i = 0; i < list.Count; ++i) {
+      if (s.ok()) s = Handle(*c, list.Msgs[i]);
+    }
+    natsMsgList_Destroy(&list);
+    EDDY_RETURN_IF_ERROR(s);
+    AckDurable(*c);
+  }
+  return Status::Ok();
+}
+
+Status JetStreamSource::Handle(JetStreamConnection& c, natsMsg* msg) {
+  auto header = [msg](const char* name) -> const char* {
+    const char* value = nullptr;
+    if (natsMsgHeader_Get(msg, name, &value) != NATS_OK) return nullptr;
+    return value;
+  };
+  const char* reply = natsMsg_GetReply(msg);
+  const char* content_type = header(kHeaderContentType);
+  if (content_type != nullptr && std::string_view(content_type) == kJsonContentType) {
+    return FailedPrecondition(
+        "nats edge: the stream holds JSON bodies; edge mode needs the publishing eddy to use "
+        "nats.body = \"binary\"");
+  }
+  auto info = ParseTxInfo(header);
+  Result<Change> change =
+      info.ok()
+          ? DecodeBinaryBody(std::string_view(natsMsg_GetData(msg), natsMsg_GetDataLength(msg)))
+          : Result<Change>(info.status());
+  if (!change.ok()) {
+    // Not something an eddy published: terminate it so it is not redelivered forever.
+    spdlog::warn("nats edge: skipping message on {}: {}", natsMsg_GetSubject(msg),
+                 change.status().ToString());
+    natsStatus ignored = natsMsg_Term(msg, nullptr);
+    (void)ignored;
+    return Status::Ok();
+  }
+  const Position pos = change->position;
+  SetState([&](capture::CaptureState& st) {
+    if (pos.commit_lsn > st.received) st.received = pos.commit_lsn;
+  });
+  const bool duplicate = pos.commit_lsn <= last_commit_lsn_ ||
+                         (open_lsn_ && pos.commit_lsn == *open_lsn_ && pos.index < next_index_);
+  if (duplicate) {
+    if (reply != nullptr) pending_.push_back({info->end_lsn, reply});
+    return Status::Ok();
+  }
+  const bool next =
+      open_lsn_ ? (pos.commit_lsn == *open_lsn_ && pos.index == next_index_) : pos.index == 0;
+  if (!next || pos.index >= info->change_count) {
+    // Out of order (a publisher's retry reordered the stream): ask for it again later.
+    natsStatus ignored = natsMsg_NakWithDelay(msg, 1000, nullptr);
+    (void)ignored;
+    return Status::Ok();
+  }
+  change->table = Intern(change->table);
+  EDDY_RETURN_IF_ERROR(sink_.Append(*change));
+  open_lsn_ = pos.commit_lsn;
+  next_index_ = pos.index + 1;
+  if (reply != nullptr) pending_.push_back({info->end_lsn, reply});
+  if (next_index_ == info->change_count) {
+    Commit commit;
+    commit.xid = change->xid;
+    commit.commit_lsn = pos.commit_lsn;
+    commit.end_lsn = info->end_lsn;
+    commit.commit_time_us = change->commit_time_us;
+    commit.change_count = info->change_count;
+    EDDY_RETURN_IF_ERROR(sink_.AppendCommit(commit));
+    last_commit_lsn_ = pos.commit_lsn;
+    open_lsn_.reset();
+    next_index_ = 0;
+    SetState([&](capture::CaptureState& st) {
+      ++st.transactions;
+      st.changes += commit.change_count;
+    });
+  }
+  (void)c;
+  return Status::Ok();
+}
+
+void JetStreamSource::AckDurable(JetStreamConnection& c) {
+  const Lsn durable{durable_end_.load(std::memory_order_acquire)};
+  static constexpr char kAck[] = "+ACK";
+  bool moved = false;
+  while (!pending_.empty() && pending_.front().end_lsn <= durable) {
+    natsStatus s = natsConnection_Publish(c.connection(), pending_.front().reply.c_str(), kAck,
+                                          sizeof(kAck) - 1);
+    if (s != NATS_OK) break;  // disconnected: unacknowledged messages come back
+    acked_end_ = std::max(acked_end_, pending_.front().end_lsn);
+    pending_.pop_front();
+    moved = true;
+  }
+  if (moved) {
+    SetState([&](capture::CaptureState& st) { st.confirmed = acked_end_; });
+  }
+}
+
+std::shared_ptr<const Table> JetStreamSource::Intern(std::shared_ptr<const Table> table) {
+  auto key = std::make_pair(table->relation_id.value(), table->schema_version);
+  auto it = tables_.find(key);
+  if (it != tables_.end() && SameTable(*it->second, *table)) return it->second;
+  tables_[key] = table;
+  if (on_table_version_) on_table_version_(table);
+  return table;
+}
+
+}  // namespace eddy::nats
