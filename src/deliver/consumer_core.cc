@@ -95,6 +95,7 @@ void ConsumerCore::Stop() {
     if (stopping_) return;
     stopping_ = true;
   }
+  stop_requested_.store(true);
   if (feed_) feed_->Cancel();
   window_cv_.notify_all();
   for (auto& lane : lanes_) lane->cv.notify_all();
@@ -265,12 +266,9 @@ void ConsumerCore::LaneLoop(Lane* lane) {
       if (Process(lane, item, &acknowledged)) acknowledged.push_back(std::move(item));
       // Finish in groups: one lock per group, and the cursor still moves during a long burst.
       if (acknowledged.size() >= kFinishGroup) FinishAcknowledged(acknowledged);
-      bool stopping;
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        stopping = stopping_;
+      if (stop_requested_.load(std::memory_order_relaxed) && !burst.empty()) {
+        break;  // the rest is delivered again after a restart
       }
-      if (stopping && !burst.empty()) break;  // the rest is delivered again after a restart
     }
     FinishAcknowledged(acknowledged);
     burst.clear();

@@ -113,11 +113,12 @@ class ConsumerCore final : public Consumer {
   // parked_->size(), readable without mu_: a key can only become parked on its own lane, so a
   // lane that reads 0 knows its key is not parked.
   std::atomic<size_t> parked_count_{0};
-  uint64_t acknowledged_ = 0;        // guarded by mu_
-  uint64_t failures_ = 0;            // guarded by mu_
-  Status health_;                    // guarded by mu_
-  bool stopping_ = false;            // guarded by mu_
-  bool dispatcher_waiting_ = false;  // guarded by mu_: waits on window_cv_
+  uint64_t acknowledged_ = 0;                // guarded by mu_
+  uint64_t failures_ = 0;                    // guarded by mu_
+  Status health_;                            // guarded by mu_
+  bool stopping_ = false;                    // guarded by mu_
+  std::atomic<bool> stop_requested_{false};  // stopping_, readable without mu_
+  bool dispatcher_waiting_ = false;          // guarded by mu_: waits on window_cv_
   std::vector<std::unique_ptr<Lane>> lanes_;
   std::thread dispatcher_;
   std::mutex replay_mu_;

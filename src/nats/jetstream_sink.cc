@@ -14,7 +14,6 @@ namespace eddy::nats {
 namespace {
 
 constexpr int64_t kCursorStoreIntervalUs = 200'000;
-constexpr int64_t kBatchAckTimeoutMs = 10'000;
 
 // A header block as the server counts it against max_payload: "NATS/1.0\r\n" + "K: V\r\n"... +
 // "\r\n".
@@ -46,18 +45,14 @@ Status JetStreamSink::Start() {
     return InvalidArgument("nats.duplicate_window_s: must be at least 1 second");
   }
   EDDY_ASSIGN_OR_RETURN(std::optional<log::Cursor> cursor, cursor_file_.Load());
-  if (cursor) {
-    acked_ = *cursor;
-    stored_ = *cursor;
-  }
+  if (cursor) stored_ = *cursor;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (cursor) acked_ = *cursor;
     state_.acknowledged = acked_;
   }
-  if (options_.gate && !acked_.end_lsn.IsZero()) {
-    options_.gate->store(acked_.end_lsn.value(), std::memory_order_release);
-    if (options_.on_gate_moved) options_.on_gate_moved();
-  }
+  if (cursor && !cursor->end_lsn.IsZero()) MoveGate(*cursor);
+  if (options_.metrics != nullptr) RegisterMetrics(*options_.metrics);
   thread_ = std::thread([this] { Run(); });
   return Status::Ok();
 }
@@ -81,6 +76,49 @@ void JetStreamSink::SetError(const Status& s, bool fatal) {
   state_.last_error = s.ToString();
   state_.connected = false;
   if (fatal) state_.failed = true;
+}
+
+void JetStreamSink::RegisterMetrics(MetricsRegistry& metrics) {
+  auto state_value = [this](double (*pick)(const State&)) {
+    return [this, pick]() -> std::vector<std::pair<MetricLabels, double>> {
+      return {{{}, pick(GetState())}};
+    };
+  };
+  metrics.AddCallback("eddy_nats_published_total",
+                      "Changes JetStream acknowledged as new messages (PubAck).", "counter",
+                      state_value([](const State& s) { return static_cast<double>(s.published); }));
+  metrics.AddCallback(
+      "eddy_nats_duplicates_total",
+      "Changes published again after a failure or restart that JetStream dropped by Nats-Msg-Id.",
+      "counter", state_value([](const State& s) { return static_cast<double>(s.duplicates); }));
+  metrics.AddCallback(
+      "eddy_nats_publish_errors_total",
+      "Publishing failures (negative or missing PubAck, failed publish, lost connection); each "
+      "restarts publishing from the cursor.",
+      "counter", state_value([](const State& s) {
+        return static_cast<double>(s.retries + (s.failed ? 1 : 0));
+      }));
+  metrics.AddCallback("eddy_nats_in_flight_messages",
+                      "Changes published whose PubAck has not arrived yet.", "gauge",
+                      state_value([](const State& s) { return static_cast<double>(s.in_flight); }));
+  metrics.AddCallback(
+      "eddy_nats_connected", "1 while the sink is connected and publishing.", "gauge",
+      state_value([](const State& s) { return s.connected && !s.failed ? 1.0 : 0.0; }));
+  metrics.AddCallback(
+      "eddy_nats_acked_end_lsn",
+      "End LSN of the newest transaction JetStream acknowledged whole (the sink's cursor).",
+      "gauge", state_value([](const State& s) {
+        return static_cast<double>(s.acknowledged.end_lsn.value());
+      }));
+  metrics.AddCallback(
+      "eddy_nats_backlog_bytes",
+      "WAL bytes between the log's newest durable commit and the sink's cursor (0: caught up).",
+      "gauge", [this]() -> std::vector<std::pair<MetricLabels, double>> {
+        std::optional<Commit> durable = log_.LastDurableCommit();
+        const uint64_t acked = GetState().acknowledged.end_lsn.value();
+        const uint64_t end = durable ? durable->end_lsn.value() : 0;
+        return {{{}, end > acked ? static_cast<double>(end - acked) : 0.0}};
+      });
 }
 
 void JetStreamSink::Run() {
@@ -114,66 +152,150 @@ void JetStreamSink::Run() {
 void JetStreamSink::OnPubAck(jsCtx*, natsMsg* msg, jsPubAck* ack, jsPubAckErr* error,
                              void* closure) {
   auto* self = static_cast<JetStreamSink*>(closure);
-  if (ack != nullptr && error == nullptr) {
-    if (ack->Duplicate) {
-      self->batch_dup_.fetch_add(1, std::memory_order_acq_rel);
-    } else {
-      self->batch_ok_.fetch_add(1, std::memory_order_acq_rel);
-    }
-  } else {
-    if (error != nullptr) {
-      std::lock_guard<std::mutex> lock(self->mu_);
-      self->state_.last_error = fmt::format(
-          "publish not acknowledged: {}{}", natsStatus_GetText(error->Err),
-          error->ErrText != nullptr ? fmt::format(" ({})", error->ErrText) : std::string());
-    }
-    self->batch_failed_.fetch_add(1, std::memory_order_acq_rel);
-  }
+  self->handlers_running_.fetch_add(1, std::memory_order_acq_rel);
+  self->HandlePubAck(msg, ack, error);
   natsMsg_Destroy(msg);
+  self->handlers_running_.fetch_sub(1, std::memory_order_acq_rel);
+}
+
+void JetStreamSink::HandlePubAck(natsMsg* msg, jsPubAck* ack, jsPubAckErr* error) {
+  const char* id = nullptr;
+  std::optional<Position> position;
+  if (msg != nullptr && natsMsgHeader_Get(msg, kHeaderMsgId, &id) == NATS_OK && id != nullptr) {
+    position = Position::Parse(id);
+  }
+  std::optional<log::Cursor> moved;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!accepting_acks_) return;  // a connection being torn down
+    if (ack == nullptr || error != nullptr || !position) {
+      ack_failed_ = true;
+      state_.last_error = fmt::format(
+          "publish of {} not acknowledged: {}{}", id != nullptr ? id : "a change",
+          error != nullptr ? natsStatus_GetText(error->Err) : "no PubAck",
+          error != nullptr && error->ErrText != nullptr ? fmt::format(" ({})", error->ErrText)
+                                                        : std::string());
+    } else {
+      auto it =
+          std::lower_bound(in_flight_.begin(), in_flight_.end(), *position,
+                           [](const InFlight& f, const Position& p) { return f.position < p; });
+      if (it != in_flight_.end() && it->position == *position && !it->is_commit && !it->acked) {
+        it->acked = true;
+        --in_flight_messages_;
+        if (ack->Duplicate) {
+          ++state_.duplicates;
+        } else {
+          ++state_.published;
+        }
+        moved = PopAcknowledgedLocked();
+      }
+    }
+  }
+  window_cv_.notify_all();
+  if (moved) MoveGate(*moved);
+}
+
+std::optional<log::Cursor> JetStreamSink::PopAcknowledgedLocked() {
+  std::optional<log::Cursor> moved;
+  while (!in_flight_.empty() && in_flight_.front().acked) {
+    const InFlight& f = in_flight_.front();
+    if (f.is_commit) moved = log::Cursor{f.position, f.end_lsn};
+    in_flight_.pop_front();
+  }
+  if (moved) {
+    acked_ = *moved;
+    state_.acknowledged = *moved;
+  }
+  state_.in_flight = in_flight_messages_;
+  return moved;
+}
+
+void JetStreamSink::MoveGate(const log::Cursor& acknowledged) {
+  if (!options_.gate) return;
+  const uint64_t end = acknowledged.end_lsn.value();
+  uint64_t prev = options_.gate->load(std::memory_order_acquire);
+  while (end > prev && !options_.gate->compare_exchange_weak(prev, end)) {
+  }
+  if (options_.on_gate_moved) options_.on_gate_moved();
 }
 
 Status JetStreamSink::RunConnected() {
   JetStreamConnection::Options connect;
   connect.url = options_.nats.url;
   connect.name = "eddy-sink";
-  connect.max_pending = static_cast<int64_t>(kBatchMessages) * 2;
+  // The sink's own window bounds what is in flight; libnats must never stall before it.
+  connect.max_pending = static_cast<int64_t>(kMaxInFlight) + 1024;
   connect.ack_handler = &JetStreamSink::OnPubAck;
   connect.ack_handler_closure = this;
   EDDY_ASSIGN_OR_RETURN(std::unique_ptr<JetStreamConnection> c,
                         JetStreamConnection::Connect(connect));
-  // Whatever happens below, no PubAck may arrive after this function returns.
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    in_flight_.clear();
+    in_flight_messages_ = 0;
+    state_.in_flight = 0;
+    ack_failed_ = false;
+    accepting_acks_ = true;
+  }
+  // Whatever happens below, no PubAck may count after this function returns: wait for the ones
+  // in flight (when stopping normally), forget the rest, and let running handlers finish.
   struct Drain {
+    JetStreamSink& sink;
     JetStreamConnection& c;
     ~Drain() {
-      // GetPendingList crashes in libnats 3.4.1 when nothing was ever pending: ask first.
       jsPubOptions po;
       jsPubOptions_Init(&po);
-      po.MaxWait = 1;
-      if (js_PublishAsyncComplete(c.jetstream(), &po) == NATS_OK) return;
-      natsMsgList pending{};
-      if (js_PublishAsyncGetPendingList(&pending, c.jetstream()) == NATS_OK) {
-        natsMsgList_Destroy(&pending);
+      // Stopping: let what is in flight be acknowledged; failing: it is republished anyway.
+      po.MaxWait = sink.stop_ ? kAckTimeoutMs : 1;
+      // GetPendingList crashes in libnats 3.4.1 when nothing was ever pending: ask first.
+      if (js_PublishAsyncComplete(c.jetstream(), &po) == NATS_OK) {
+        // The handler of the last PubAck may still be on its way.
+        for (int i = 0; i < 1000; ++i) {
+          {
+            std::lock_guard<std::mutex> lock(sink.mu_);
+            if (sink.in_flight_messages_ == 0 || sink.ack_failed_) break;
+          }
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+      } else {
+        natsMsgList pending{};
+        if (js_PublishAsyncGetPendingList(&pending, c.jetstream()) == NATS_OK) {
+          natsMsgList_Destroy(&pending);
+        }
+      }
+      {
+        std::lock_guard<std::mutex> lock(sink.mu_);
+        sink.accepting_acks_ = false;
+        sink.in_flight_.clear();
+        sink.in_flight_messages_ = 0;
+        sink.state_.in_flight = 0;
+      }
+      while (sink.handlers_running_.load(std::memory_order_acquire) > 0) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
       }
     }
-  } drain{*c};
+  } drain{*this, *c};
   EDDY_RETURN_IF_ERROR(c->EnsureStream(options_.nats));
   max_payload_ = c->MaxPayload();
+  log::Cursor from;
   {
     std::lock_guard<std::mutex> lock(mu_);
     state_.connected = true;
     state_.last_error.clear();
+    from = acked_;
   }
   spdlog::info("nats sink: publishing to stream {} from {}", options_.nats.stream,
-               acked_.position.ToString());
+               from.position.ToString());
 
   txn_.clear();
   txn_commit_.reset();
-  EDDY_ASSIGN_OR_RETURN(std::unique_ptr<log::LogReader> reader, log_.NewReader(acked_.position));
-  batch_sent_ = 0;
-  batch_last_commit_.reset();
+  EDDY_ASSIGN_OR_RETURN(std::unique_ptr<log::LogReader> reader, log_.NewReader(from.position));
+  bool busy = false;  // the last read returned an entry: read on without waiting
   while (!stop_) {
-    auto wait = batch_sent_ == 0 ? std::chrono::milliseconds(100) : std::chrono::milliseconds(0);
+    EDDY_RETURN_IF_ERROR(WaitForWindow());
+    auto wait = busy ? std::chrono::milliseconds(0) : std::chrono::milliseconds(100);
     EDDY_ASSIGN_OR_RETURN(std::optional<log::LogEntry> entry, reader->Next(wait));
+    busy = entry.has_value();
     if (entry && entry->kind == log::LogEntry::Kind::kChange) {
       if (txn_commit_) {
         EDDY_RETURN_IF_ERROR(Publish(*c, entry->change, *txn_commit_));
@@ -182,31 +304,56 @@ Status JetStreamSink::RunConnected() {
         if (txn_.size() >= kMaxBufferedChanges) {
           EDDY_ASSIGN_OR_RETURN(Commit commit, ScanForCommit(txn_.back().position));
           txn_commit_ = commit;
-          for (const Change& change : txn_) EDDY_RETURN_IF_ERROR(Publish(*c, change, commit));
+          for (const Change& change : txn_) {
+            EDDY_RETURN_IF_ERROR(WaitForWindow());
+            EDDY_RETURN_IF_ERROR(Publish(*c, change, commit));
+          }
           txn_.clear();
         }
       }
     } else if (entry) {
-      for (const Change& change : txn_) EDDY_RETURN_IF_ERROR(Publish(*c, change, entry->commit));
+      for (const Change& change : txn_) {
+        EDDY_RETURN_IF_ERROR(WaitForWindow());
+        EDDY_RETURN_IF_ERROR(Publish(*c, change, entry->commit));
+      }
       txn_.clear();
       txn_commit_.reset();
-      batch_last_commit_ = entry->commit;
+      PublishedCommit(entry->commit);
+      StoreCursor(false);
+    } else {
+      EDDY_RETURN_IF_ERROR(CheckAcks());
+      StoreCursor(false);
     }
-    bool idle = !entry.has_value();
-    if (batch_sent_ >= kBatchMessages || (idle && batch_sent_ > 0) ||
-        (idle && batch_last_commit_)) {
-      EDDY_RETURN_IF_ERROR(CompleteBatch(*c));
-      if (batch_last_commit_) Acknowledged(*batch_last_commit_);
-      batch_sent_ = 0;
-      batch_last_commit_.reset();
-    }
-    if (idle) StoreCursor(false);
-  }
-  if (batch_sent_ > 0) {
-    EDDY_RETURN_IF_ERROR(CompleteBatch(*c));
-    if (batch_last_commit_) Acknowledged(*batch_last_commit_);
   }
   return Status::Ok();
+}
+
+Status JetStreamSink::CheckAcks() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (ack_failed_) return Unavailable(fmt::format("nats sink: {}", state_.last_error));
+  for (const InFlight& f : in_flight_) {
+    if (f.is_commit || f.acked) continue;
+    // The oldest change still waiting.
+    if (SystemClock().NowSteadyMicros() - f.sent_at_us > kAckTimeoutMs * 1000) {
+      return Unavailable(fmt::format("nats sink: no PubAck for change {} within {} ms",
+                                     f.position.ToString(), kAckTimeoutMs));
+    }
+    break;
+  }
+  return Status::Ok();
+}
+
+Status JetStreamSink::WaitForWindow() {
+  while (true) {
+    EDDY_RETURN_IF_ERROR(CheckAcks());
+    std::unique_lock<std::mutex> lock(mu_);
+    if (in_flight_messages_ < kMaxInFlight) return Status::Ok();
+    if (stop_) return Aborted("nats sink: stopped");
+    // Wakes on a PubAck or a failure; the timeout lets CheckAcks look at the clock.
+    window_cv_.wait_for(lock, std::chrono::milliseconds(50), [this] {
+      return in_flight_messages_ < kMaxInFlight || ack_failed_ || stop_;
+    });
+  }
 }
 
 Result<Commit> JetStreamSink::ScanForCommit(const Position& after) {
@@ -242,79 +389,52 @@ Status JetStreamSink::Publish(JetStreamConnection& c, const Change& change, cons
     natsMsg_Destroy(msg);
     return NatsError("build message " + subject, s);
   }
+  {
+    // Before the publish: its PubAck may come back before js_PublishMsgAsync returns.
+    std::lock_guard<std::mutex> lock(mu_);
+    in_flight_.push_back(
+        InFlight{change.position, false, false, Lsn(), SystemClock().NowSteadyMicros()});
+    ++in_flight_messages_;
+    state_.in_flight = in_flight_messages_;
+  }
   jsPubOptions po;
   jsPubOptions_Init(&po);
-  po.MaxWait = kBatchAckTimeoutMs;
+  po.MaxWait = kAckTimeoutMs;
   s = js_PublishMsgAsync(c.jetstream(), &msg, &po);
   if (s != NATS_OK) {
     natsMsg_Destroy(msg);  // still ours when the call failed
     return NatsError("publish " + subject, s);
   }
-  ++batch_sent_;
   return Status::Ok();
 }
 
-Status JetStreamSink::CompleteBatch(JetStreamConnection& c) {
-  size_t sent = batch_sent_;
-  batch_sent_ = 0;
-  if (sent > 0) {
-    jsPubOptions po;
-    jsPubOptions_Init(&po);
-    po.MaxWait = kBatchAckTimeoutMs;
-    natsStatus s = js_PublishAsyncComplete(c.jetstream(), &po);
-    if (s != NATS_OK) {
-      batch_ok_ = batch_dup_ = batch_failed_ = 0;
-      return NatsError(fmt::format("waiting for {} PubAcks", sent), s);
-    }
-    // The handler may still be counting the last reply.
-    for (int i = 0; i < 1000 && batch_ok_ + batch_dup_ + batch_failed_ < sent; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-  }
-  uint64_t ok = batch_ok_.exchange(0);
-  uint64_t dup = batch_dup_.exchange(0);
-  uint64_t failed = batch_failed_.exchange(0);
+void JetStreamSink::PublishedCommit(const Commit& commit) {
+  std::optional<log::Cursor> moved;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    state_.published += ok;
-    state_.duplicates += dup;
+    in_flight_.push_back(
+        InFlight{Position{commit.commit_lsn, commit.change_count}, true, true, commit.end_lsn, 0});
+    moved = PopAcknowledgedLocked();
   }
-  if (failed > 0 || ok + dup < sent) {
-    std::string why;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      why = state_.last_error;
-    }
-    return Unavailable(fmt::format("nats sink: {} of {} messages not acknowledged: {}",
-                                   sent - ok - dup, sent, why));
-  }
-  return Status::Ok();
-}
-
-void JetStreamSink::Acknowledged(const Commit& commit) {
-  acked_ = log::Cursor{Position{commit.commit_lsn, commit.change_count}, commit.end_lsn};
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    state_.acknowledged = acked_;
-  }
-  if (options_.gate) {
-    options_.gate->store(commit.end_lsn.value(), std::memory_order_release);
-    if (options_.on_gate_moved) options_.on_gate_moved();
-  }
-  StoreCursor(false);
+  if (moved) MoveGate(*moved);
 }
 
 void JetStreamSink::StoreCursor(bool force) {
-  if (acked_ == stored_) return;
+  log::Cursor acked;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    acked = acked_;
+  }
+  if (acked == stored_) return;
   int64_t now = SystemClock().NowSteadyMicros();
   if (!force && now - stored_at_us_ < kCursorStoreIntervalUs) return;
-  Status s = cursor_file_.Store(acked_);
+  Status s = cursor_file_.Store(acked);
   if (!s.ok()) {
     // Not fatal: a stale cursor only means republishing more (deduplicated) after a restart.
     spdlog::warn("nats sink: storing cursor {}: {}", cursor_file_.path(), s.ToString());
     return;
   }
-  stored_ = acked_;
+  stored_ = acked;
   stored_at_us_ = now;
 }
 

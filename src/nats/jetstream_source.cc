@@ -5,6 +5,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "eddy/clock.h"
+
 #include "nats/message_codec.h"
 #include "nats/subject.h"
 
@@ -21,8 +23,27 @@ bool SameTable(const Table& a, const Table& b) {
 
 JetStreamSource::JetStreamSource(
     const NatsOptions& options, capture::ChangeSink& sink, std::optional<Commit> last,
-    std::function<void(const std::shared_ptr<const Table>&)> on_table_version)
-    : options_(options), sink_(sink), on_table_version_(std::move(on_table_version)) {
+    std::function<void(const std::shared_ptr<const Table>&)> on_table_version,
+    MetricsRegistry* metrics)
+    : options_(options),
+      sink_(sink),
+      on_table_version_(std::move(on_table_version)),
+      received_((metrics != nullptr ? *metrics : own_metrics_)
+                    .NewCounter("eddy_nats_received_total",
+                                "Messages an edge fetched from the stream (redeliveries too).")),
+      skipped_((metrics != nullptr ? *metrics : own_metrics_)
+                   .NewCounter("eddy_nats_edge_skipped_total",
+                               "Messages an edge skipped as duplicates of what its log holds.")),
+      deferred_((metrics != nullptr ? *metrics : own_metrics_)
+                    .NewCounter("eddy_nats_edge_deferred_total",
+                                "Messages an edge received out of order and asked back later.")),
+      malformed_((metrics != nullptr ? *metrics : own_metrics_)
+                     .NewCounter("eddy_nats_edge_malformed_total",
+                                 "Messages an edge terminated because eddy did not publish them.")),
+      acked_end_lsn_((metrics != nullptr ? *metrics : own_metrics_)
+                         .NewGauge("eddy_nats_edge_acked_end_lsn",
+                                   "End LSN of the newest transaction an edge acknowledged to "
+                                   "JetStream (its log made it durable).")) {
   if (last) {
     last_commit_lsn_ = last->commit_lsn;
     durable_end_ = last->end_lsn.value();
@@ -81,7 +102,8 @@ Status JetStreamSource::Run() {
     open_lsn_.reset();
     pending_.clear();  // unacknowledged: the server redelivers them after AckWait
     bool fatal = s.code() == StatusCode::kInvalidArgument ||
-                 s.code() == StatusCode::kFailedPrecondition || !discard.ok();
+                 s.code() == StatusCode::kFailedPrecondition || s.code() == StatusCode::kDataLoss ||
+                 !discard.ok();
     if (!discard.ok()) s = discard;
     SetState([&](capture::CaptureState& st) {
       st.streaming = false;
@@ -133,6 +155,15 @@ Status JetStreamSource::RunConnected() {
   }
   std::unique_ptr<natsSubscription, void (*)(natsSubscription*)> sub_holder(
       sub, natsSubscription_Destroy);
+  // Where the consumer is: messages after this sequence it never delivered.
+  jsConsumerInfo* consumer = nullptr;
+  ns = natsSubscription_GetConsumerInfo(&consumer, sub, nullptr, &js_error);
+  if (ns != NATS_OK) {
+    return NatsError(fmt::format("consumer info of \"{}\"", options_.durable), ns, js_error);
+  }
+  last_delivered_seq_ = consumer->Delivered.Stream;
+  jsConsumerInfo_Destroy(consumer);
+  first_seq_at_us_ = 0;
   SetState([](capture::CaptureState& st) {
     st.role = capture::CaptureRole::kLeader;
     st.streaming = true;
@@ -177,7 +208,28 @@ Status JetStreamSource::Handle(JetStreamConnection& c, natsMsg* msg) {
       info.ok()
           ? DecodeBinaryBody(std::string_view(natsMsg_GetData(msg), natsMsg_GetDataLength(msg)))
           : Result<Change>(info.status());
+  received_.Increment();
+  uint64_t stream_seq = 0;
+  uint64_t delivered = 1;
+  jsMsgMetaData* meta = nullptr;
+  if (natsMsg_GetMetaData(&meta, msg) == NATS_OK) {
+    stream_seq = meta->Sequence.Stream;
+    delivered = meta->NumDelivered;
+    jsMsgMetaData_Destroy(meta);
+  }
+  // A log that holds nothing yet may start anywhere; one that does must not skip a message.
+  const bool fresh = last_commit_lsn_.IsZero() && !open_lsn_;
+  if (delivered == 1 && stream_seq > last_delivered_seq_ + 1 && last_delivered_seq_ > 0 && !fresh) {
+    // Never delivered: filtered out (a stream over more than eddy's subjects) or removed.
+    EDDY_ASSIGN_OR_RETURN(uint64_t first, FirstSequence(c));
+    if (first > last_delivered_seq_ + 1) {
+      return GapError(fmt::format("stream sequences {} to {}", last_delivered_seq_ + 1, first - 1),
+                      first);
+    }
+  }
+  if (delivered == 1) last_delivered_seq_ = std::max(last_delivered_seq_, stream_seq);
   if (!change.ok()) {
+    malformed_.Increment();
     // Not something an eddy published: terminate it so it is not redelivered forever.
     spdlog::warn("nats edge: skipping message on {}: {}", natsMsg_GetSubject(msg),
                  change.status().ToString());
@@ -192,12 +244,39 @@ Status JetStreamSource::Handle(JetStreamConnection& c, natsMsg* msg) {
   const bool duplicate = pos.commit_lsn <= last_commit_lsn_ ||
                          (open_lsn_ && pos.commit_lsn == *open_lsn_ && pos.index < next_index_);
   if (duplicate) {
+    skipped_.Increment();
     if (reply != nullptr) pending_.push_back({info->end_lsn, reply});
     return Status::Ok();
   }
   const bool next =
       open_lsn_ ? (pos.commit_lsn == *open_lsn_ && pos.index == next_index_) : pos.index == 0;
+  const uint32_t expected = open_lsn_ ? next_index_ : 0;
+  if (!next && (!open_lsn_ || *open_lsn_ == pos.commit_lsn) && pos.index > expected &&
+      pos.index < info->change_count && stream_seq > 0) {
+    // Its transaction's earlier changes are either still coming (a publisher's retry put them
+    // later in the stream, or they await redelivery) or were published just before it: if those
+    // stream sequences are gone, so are they.
+    const uint64_t missing = pos.index - expected;
+    const uint64_t before = stream_seq > missing ? stream_seq - missing : 0;
+    EDDY_ASSIGN_OR_RETURN(uint64_t first, FirstSequence(c));
+    if (before < first) {
+      if (fresh) {
+        spdlog::warn(
+            "nats edge: the stream starts inside transaction {} (its first {} change(s) were "
+            "removed by the stream's limits); this new edge starts after it",
+            pos.commit_lsn.ToString(), pos.index);
+        last_commit_lsn_ = pos.commit_lsn;  // its other messages are skipped as duplicates
+        skipped_.Increment();
+        if (reply != nullptr) pending_.push_back({info->end_lsn, reply});
+        return Status::Ok();
+      }
+      return GapError(fmt::format("change {}:{} (stream sequence {} or before)",
+                                  pos.commit_lsn.ToString(), expected, before),
+                      first);
+    }
+  }
   if (!next || pos.index >= info->change_count) {
+    deferred_.Increment();
     // Out of order (a publisher's retry reordered the stream): ask for it again later.
     natsStatus ignored = natsMsg_NakWithDelay(msg, 1000, nullptr);
     (void)ignored;
@@ -224,8 +303,31 @@ Status JetStreamSource::Handle(JetStreamConnection& c, natsMsg* msg) {
       st.changes += commit.change_count;
     });
   }
-  (void)c;
   return Status::Ok();
+}
+
+Result<uint64_t> JetStreamSource::FirstSequence(JetStreamConnection& c) {
+  const int64_t now = SystemClock().NowSteadyMicros();
+  if (first_seq_at_us_ != 0 && now - first_seq_at_us_ < 1'000'000) return first_seq_;
+  jsStreamInfo* info = nullptr;
+  jsErrCode js_error = jsErrCode(0);
+  natsStatus s =
+      js_GetStreamInfo(&info, c.jetstream(), options_.stream.c_str(), nullptr, &js_error);
+  if (s != NATS_OK) return NatsError("stream info of " + options_.stream, s, js_error);
+  first_seq_ = info->State.FirstSeq;
+  jsStreamInfo_Destroy(info);
+  first_seq_at_us_ = now;
+  return first_seq_;
+}
+
+Status JetStreamSource::GapError(const std::string& what, uint64_t first_sequence) const {
+  return DataLoss(fmt::format(
+      "nats edge: stream \"{}\" no longer holds {} (its first sequence is {}): the stream's "
+      "limits (max_age, max_bytes, max_msgs) removed messages this edge had not read, and its log "
+      "cannot be rebuilt from what is left. Raise the stream's limits so edges keep up, then "
+      "rebuild this edge: stop it, remove its data_dir and its durable consumer (nats consumer rm "
+      "{} {}), and start it again; it starts at the first transaction the stream holds whole",
+      options_.stream, what, first_sequence, options_.stream, options_.durable));
 }
 
 void JetStreamSource::AckDurable(JetStreamConnection& c) {
@@ -242,6 +344,7 @@ void JetStreamSource::AckDurable(JetStreamConnection& c) {
   }
   if (moved) {
     SetState([&](capture::CaptureState& st) { st.confirmed = acked_end_; });
+    acked_end_lsn_.Set(static_cast<double>(acked_end_.value()));
   }
 }
 

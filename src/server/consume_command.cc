@@ -80,7 +80,12 @@ Result<int> RunConsume(const Config& config, const ConsumeFlags& f, const std::a
   }
   options.from_start = f.from == "start";
   if (Status s = deliver::ConsumerCore::Validate(options); !s.ok()) {
-    return InvalidArgument("--" + s.message().substr(s.message().find('.') + 1));
+    // "consumer.max_attempts: ..." names the option; the flag is --max-attempts.
+    std::string message = s.message().substr(s.message().find('.') + 1);
+    for (size_t i = 0; i < message.size() && message[i] != ':'; ++i) {
+      if (message[i] == '_') message[i] = '-';
+    }
+    return InvalidArgument("--" + message);
   }
   ConsumerHandlers handlers =
       f.exec.empty() ? deliver::PrintHandlers(stdout) : deliver::ExecHandlers(f.exec);

@@ -112,7 +112,8 @@ Result<std::unique_ptr<capture::Source>> Engine::MakeSource() {
   }
   if (options.capture_mode == "nats") {
     return std::unique_ptr<capture::Source>(
-        std::make_unique<nats::JetStreamSource>(options.nats, *sink_, last, on_table_version));
+        std::make_unique<nats::JetStreamSource>(options.nats, *sink_, last, on_table_version,
+                                                &metrics_));
   }
   return InvalidArgument(
       fmt::format("capture_mode: \"{}\" is not a mode (use \"logical\", \"triggers\" or \"nats\")",
@@ -145,6 +146,7 @@ Status Engine::Start() {
     nats::JetStreamSink::Options sink_options;
     sink_options.nats = options_.nats;
     sink_options.cursor_path = options_.data_dir + "/sinks/nats.cursor";
+    sink_options.metrics = &metrics_;
     if (options_.nats.required) {
       sink_options.gate = AddConfirmGate();
       sink_options.on_gate_moved = [this] { ConfirmGatesMoved(); };

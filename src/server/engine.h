@@ -10,6 +10,7 @@
 
 #include "capture/capture.h"
 #include "capture/source.h"
+#include "common/metrics.h"
 #include "log/change_log.h"
 #include "server/table_registry.h"
 
@@ -40,6 +41,9 @@ class Engine final : public Watcher {
   // The capture's final status once it stopped on an error retrying cannot fix.
   Status CaptureFailure() const;
   log::ChangeLog& change_log() { return *log_; }
+  // The engine's own series (eddy_nats_* of the JetStream sink and edge source) as Prometheus
+  // text; "" when none is registered.
+  std::string MetricsText() const { return metrics_.RenderText(); }
   const WatcherOptions& options() const { return options_; }
 
   // A required sink (e.g. JetStream with nats.required) holds back what the source may let go
@@ -72,6 +76,8 @@ class Engine final : public Watcher {
   SubscriptionId next_id_ = 1;                                      // guarded by mutex_
   std::vector<std::shared_ptr<std::atomic<uint64_t>>> gates_;       // guarded by mutex_
   std::atomic<uint64_t> durable_end_{0};  // the log's newest durable Commit::end_lsn
+  // Last member: destroyed first, so no scrape reaches a destroyed sink or source.
+  MetricsRegistry metrics_;
 };
 
 }  // namespace eddy::server

@@ -79,6 +79,7 @@ watch::FaceStatus Service::CurrentStatus() const {
       "# HELP eddy_capture_reconnects_total Replication reconnects.\n"
       "# TYPE eddy_capture_reconnects_total counter\neddy_capture_reconnects_total {}\n",
       c.changes, c.transactions, lag, c.streaming ? 1 : 0, c.reconnects);
+  out.metrics += engine_->MetricsText();
   out.metrics += webhooks_->MetricsText();
   return out;
 }

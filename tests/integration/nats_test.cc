@@ -105,6 +105,13 @@ class StreamProbe {
     jsStreamInfo_Destroy(si);
     return n;
   }
+  // Removes the stream's messages before `sequence`, as its limits would.
+  bool PurgeBefore(const std::string& stream, uint64_t sequence) {
+    jsOptions o;
+    jsOptions_Init(&o);
+    o.Stream.Purge.Sequence = sequence;
+    return js_PurgeStream(js_, stream.c_str(), &o, nullptr) == NATS_OK;
+  }
   std::string Leader(const std::string& stream) {
     jsStreamInfo* si = nullptr;
     if (js_GetStreamInfo(&si, js_, stream.c_str(), nullptr, nullptr) != NATS_OK) return "";
@@ -316,6 +323,63 @@ TEST(NatsTest, EdgeEddyServesTheSameChangesFromTheStream) {
     ASSERT_TRUE((*item)->Ack().ok());
   }
   EXPECT_EQ(fed, at_leader.Positions());
+}
+
+TEST(NatsTest, EdgeStopsWithDataLossWhenTheStreamRemovedWhatItHadNotRead) {
+  NatsServer nats;
+  std::string db = NewDatabase();
+  Sql(db, "CREATE TABLE t (id int PRIMARY KEY)");
+  auto leader = StartWatcher(PublishingOptions(db, nats.url()));
+  StreamProbe probe(nats.url());
+  WatcherOptions edge_options;
+  edge_options.capture_mode = "nats";
+  edge_options.nats.url = nats.url();
+  edge_options.nats.durable = "edge-gap";
+  edge_options.data_dir = TempDir() + "/edge";
+  edge_options.fsync = false;
+  Subscription all;
+  all.after = Position{};
+  {
+    auto edge = StartWatcher(edge_options);
+    Collector seen;
+    ASSERT_TRUE(edge->Subscribe(all, seen.Handlers()).ok());
+    Sql(db, "INSERT INTO t VALUES (1)");  // stream sequence 1
+    ASSERT_TRUE(seen.WaitFor(1)) << edge->Health();
+    edge->Stop();
+  }
+  // While the edge is away: a 3-change transaction (sequences 2-4) and a 1-change one (5); the
+  // stream then loses sequences 1-2, the first change of the 3-change transaction.
+  Sql(db, "BEGIN; INSERT INTO t VALUES (2), (3), (4); COMMIT");
+  Sql(db, "INSERT INTO t VALUES (5)");
+  ASSERT_TRUE(probe.WaitForCount("EDDY", 5)) << leader->Health();
+  ASSERT_TRUE(probe.PurgeBefore("EDDY", 3));
+
+  // The edge that read sequence 1 cannot rebuild the transaction: it stops with DataLoss.
+  auto edge = Watcher::Open(edge_options);
+  ASSERT_TRUE(edge.ok()) << edge.status().ToString();
+  ASSERT_TRUE((*edge)->Start().ok());
+  std::string health;
+  for (int i = 0; i < 200; ++i) {
+    health = (*edge)->Health();
+    if (health.find("role=failed") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_NE(health.find("role=failed"), std::string::npos) << health;
+  EXPECT_NE(health.find("nats consumer rm EDDY edge-gap"), std::string::npos) << health;
+  EXPECT_NE(health.find("stream sequences 2 to 2"), std::string::npos) << health;
+  (*edge)->Stop();
+
+  // A new edge (empty log, new consumer) starts at the first whole transaction: row 5.
+  WatcherOptions fresh_options = edge_options;
+  fresh_options.nats.durable = "edge-fresh";
+  fresh_options.data_dir = TempDir() + "/fresh";
+  auto fresh = StartWatcher(fresh_options);
+  Collector at_fresh;
+  ASSERT_TRUE(fresh->Subscribe(all, at_fresh.Handlers()).ok());
+  ASSERT_TRUE(at_fresh.WaitFor(1)) << fresh->Health();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ASSERT_EQ(at_fresh.Json().size(), 1u) << fresh->Health();
+  EXPECT_NE(at_fresh.Json()[0].find("\"id\":5"), std::string::npos) << at_fresh.Json()[0];
 }
 
 TEST(NatsTest, ClusterLosesNothingWhenTheStreamLeaderDies) {
