@@ -89,7 +89,7 @@ struct NatsOptions {
   bool publish = false;          // sink: publish every durable change to the stream
   bool required = false;         // sink: confirm to PostgreSQL only what JetStream acknowledged
   std::string durable = "eddy-edge";  // edge mode: this edge's durable consumer name
-  std::string body = "binary";  // sink: "binary" (eddy's codec; edge mode needs it) or "json"
+  std::string body = "binary";        // sink: "binary" (eddy's codec; edge mode needs it) or "json"
 };
 
 struct WatcherOptions {

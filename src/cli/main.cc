@@ -343,8 +343,9 @@ int main(int argc, char** argv) {
   app.add_subcommand("version", "Print the version");
   bool triggers_cleanup = false;
   CLI::App* triggers_cmd = app.add_subcommand(
-      "triggers", "Trigger mode: list eddy's triggers and which are stale (on tables no longer "
-                  "configured)");
+      "triggers",
+      "Trigger mode: list eddy's triggers and which are stale (on tables no longer "
+      "configured)");
   triggers_cmd->add_flag("--cleanup", triggers_cleanup, "Drop the stale triggers");
 
   CLI11_PARSE(app, argc, argv);

@@ -29,7 +29,15 @@ Status ValidateWebhook(const WebhookOptions& o, const std::string& where) {
         "{}.name: \"{}\" is not a webhook name (letters, digits, '_' and '-', at most 64)", where,
         o.name));
   }
-  EDDY_RETURN_IF_ERROR(ParseHttpUrl(o.url, where + ".url").status());
+  EDDY_ASSIGN_OR_RETURN(HttpUrl url, ParseHttpUrl(o.url, where + ".url"));
+  if (!o.ca_file.empty()) {
+    if (!url.tls) {
+      return InvalidArgument(
+          fmt::format("{}.ca_file: only for https:// URLs (remove it, or use https:// in {}.url)",
+                      where, where));
+    }
+    EDDY_RETURN_IF_ERROR(LoadTlsTrust(o.ca_file, where + ".ca_file").status());
+  }
   if (o.secret.size() < 16) {
     return InvalidArgument(fmt::format(
         "{}.secret: must be at least 16 bytes (receivers verify the Eddy-Signature HMAC with it)",
@@ -69,6 +77,10 @@ Webhook::~Webhook() { Stop(); }
 Status Webhook::Start() {
   EDDY_RETURN_IF_ERROR(ValidateWebhook(options_, "webhooks." + options_.name));
   EDDY_ASSIGN_OR_RETURN(url_, ParseHttpUrl(options_.url, "webhooks." + options_.name + ".url"));
+  if (url_.tls) {
+    EDDY_ASSIGN_OR_RETURN(tls_,
+                          LoadTlsTrust(options_.ca_file, "webhooks." + options_.name + ".ca_file"));
+  }
   EDDY_ASSIGN_OR_RETURN(std::optional<log::Cursor> stored, cursor_file_.Load());
   if (stored) {
     start_ = *stored;
@@ -153,7 +165,8 @@ bool Webhook::Deliver(const std::string& body, size_t changes, const std::string
         {"Eddy-Webhook", options_.name},
         {"Eddy-Batch", batch_id},
     };
-    Result<HttpPostResponse> response = HttpPost(url_, headers, body, options_.timeout_ms);
+    Result<HttpPostResponse> response =
+        HttpPost(url_, tls_.get(), headers, body, options_.timeout_ms);
     if (response.ok() && response->status >= 200 && response->status < 300) {
       delivered_changes_.Add(changes);
       delivered_batches_.Increment();

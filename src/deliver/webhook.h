@@ -63,7 +63,8 @@ class Webhook {
   log::ChangeLog& log_;
   log::CursorFile cursor_file_;
   HttpUrl url_;
-  log::Cursor start_;  // where both threads begin
+  std::shared_ptr<TlsTrust> tls_;  // https:// only; loaded by Start
+  log::Cursor start_;              // where both threads begin
 
   Counter& delivered_changes_;
   Counter& delivered_batches_;

@@ -157,7 +157,8 @@ Status JetStreamSource::RunConnected() {
       sub, natsSubscription_Destroy);
   // Where the consumer is: messages after this sequence it never delivered.
   jsConsumerInfo* consumer = nullptr;
-  ns = natsSubscription_GetConsumerInfo(&consumer, sub, nullptr, &js_error);
+  ns = js_GetConsumerInfo(&consumer, c->jetstream(), options_.stream.c_str(),
+                          options_.durable.c_str(), nullptr, &js_error);
   if (ns != NATS_OK) {
     return NatsError(fmt::format("consumer info of \"{}\"", options_.durable), ns, js_error);
   }

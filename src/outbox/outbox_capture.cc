@@ -349,12 +349,13 @@ Result<int> OutboxCapture::ReadAndAppend(Session& session, pg::Connection& conne
   EDDY_ASSIGN_OR_RETURN(
       pg::QueryResult rows,
       connection.ExecParams(
-          fmt::format("WITH t AS (SELECT xid, max(id) AS last_id FROM {0} "
-                      "WHERE xid <> ALL ($1::xid8[]) GROUP BY xid ORDER BY last_id LIMIT $2) "
-                      "SELECT o.xid::text, o.id::text, o.ctid::text, o.rel::int8, o.op, "
-                      "(extract(epoch FROM o.at) * 1000000)::int8, o.old_row, o.new_row "
-                      "FROM {0} o JOIN t ON t.xid = o.xid ORDER BY t.last_id, o.id",
-                      table),
+          fmt::format(
+              "WITH t AS (SELECT xid, max(id) AS last_id FROM {0} "
+              "WHERE xid <> ALL ($1::xid8[]) GROUP BY xid ORDER BY last_id LIMIT $2) "
+              "SELECT o.xid::text, o.id::text, o.ctid::text, o.rel::int8, o.op, "
+              "(extract(epoch FROM o.at) * 1000000)::int8, o.old_row, o.new_row, o.settings "
+              "FROM {0} o JOIN t ON t.xid = o.xid ORDER BY t.last_id, o.id",
+              table),
           {ArrayLiteral(skip), std::to_string(options_.max_transactions_per_read)}));
   if (rows.rows() == 0) return 0;
 
@@ -367,17 +368,23 @@ Result<int> OutboxCapture::ReadAndAppend(Session& session, pg::Connection& conne
       connection.ExecParams(
           "SELECT c.oid::int8, n.nspname, c.relname, c.relreplident, a.attname, "
           "a.atttypid::int8, a.atttypmod, a.attgenerated <> '', "
-          "COALESCE(a.attnum = ANY (k.indkey::int2[]), false) "
+          "COALESCE(a.attnum = ANY (k.indkey::int2[]), false), "
+          // The type whose output settings matter: an array's element type.
+          "COALESCE(e.oid, t.oid)::int8, COALESCE(e.typtype, t.typtype) "
           "FROM pg_catalog.pg_class c "
           "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
           "JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT "
           "a.attisdropped "
+          "JOIN pg_catalog.pg_type t ON t.oid = a.atttypid "
+          "LEFT JOIN pg_catalog.pg_type e ON e.oid = t.typelem AND t.typcategory = 'A' "
           "LEFT JOIN LATERAL (SELECT i.indkey FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid "
           "AND CASE WHEN c.relreplident = 'i' THEN i.indisreplident ELSE i.indisprimary END "
           "LIMIT 1) k ON true "
           "WHERE c.oid = ANY ($1::oid[]) ORDER BY c.oid, a.attnum",
           {ArrayLiteral(rels)}));
   std::unordered_map<int64_t, TableShape> shapes;
+  // Per table: the settings some column's text depends on (SettingsTypePrintsUnder).
+  std::unordered_map<int64_t, uint32_t> settings_used;
   {
     std::map<int64_t, std::pair<pgoutput::Relation, std::vector<bool>>> described;
     for (int r = 0; r < desc.rows(); ++r) {
@@ -387,6 +394,9 @@ Result<int> OutboxCapture::ReadAndAppend(Session& session, pg::Connection& conne
       relation.schema = std::string(desc.Get(r, 1));
       relation.name = std::string(desc.Get(r, 2));
       relation.replica_identity = desc.Get(r, 3).empty() ? 'd' : desc.Get(r, 3)[0];
+      const std::string_view typtype = desc.Get(r, 10);
+      settings_used[oid] |= SettingsTypePrintsUnder(static_cast<uint32_t>(ParseI64(desc.Get(r, 9))),
+                                                    typtype.empty() ? 'b' : typtype[0]);
       const bool is_generated = desc.Get(r, 7) == "t";
       generated.push_back(is_generated);
       if (is_generated) continue;  // pgoutput leaves generated columns out
@@ -405,6 +415,49 @@ Result<int> OutboxCapture::ReadAndAppend(Session& session, pg::Connection& conne
       shapes[oid] = TableShape{session.relations.Apply(d.first), std::move(d.second)};
     }
   }
+
+  // Rows printed under writer settings that change the text of one of their table's columns
+  // are printed again under eddy's settings, in one statement for the batch.
+  std::vector<std::string> reprint_ctids;
+  for (int r = 0; r < rows.rows(); ++r) {
+    auto used = settings_used.find(ParseI64(rows.Get(r, 3)));
+    if (used != settings_used.end() &&
+        (used->second & SettingsThatDiffer(rows.GetOptional(r, 8)))) {
+      reprint_ctids.emplace_back(rows.Get(r, 2));
+    }
+  }
+  pg::QueryResult reprinted(nullptr);
+  std::unordered_map<std::string_view, int> reprinted_row;  // ctid -> row of `reprinted`
+  if (!reprint_ctids.empty()) {
+    const std::string fn = ReprintFunction(options_.triggers.schema);
+    EDDY_ASSIGN_OR_RETURN(
+        reprinted,
+        connection.ExecParams(fmt::format("SELECT o.ctid::text, {1}(o.old_row, o.rel, o.settings), "
+                                          "{1}(o.new_row, o.rel, o.settings) FROM {0} o "
+                                          "WHERE o.ctid = ANY ($1::tid[])",
+                                          table, fn),
+                              {ArrayLiteral(reprint_ctids)}));
+    for (int r = 0; r < reprinted.rows(); ++r) reprinted_row.emplace(reprinted.Get(r, 0), r);
+  }
+  // The row's text under eddy's settings: reprinted, or as written when reprinting failed (the
+  // table changed since; logged once).
+  auto row_text = [&](int r, int column) -> std::optional<std::string_view> {
+    std::optional<std::string_view> written = rows.GetOptional(r, column);
+    if (!written || reprinted_row.empty()) return written;
+    auto at = reprinted_row.find(rows.Get(r, 2));
+    if (at == reprinted_row.end()) return written;
+    std::optional<std::string_view> text = reprinted.GetOptional(at->second, column == 6 ? 1 : 2);
+    if (text) return text;
+    if (!warned_reprint_) {
+      warned_reprint_ = true;
+      spdlog::warn(
+          "capture: outbox row {} could not be printed again under eddy's settings (DateStyle, "
+          "IntervalStyle, TimeZone, extra_float_digits, bytea_output): kept as the writer "
+          "printed it ({})",
+          rows.Get(r, 1), rows.Get(r, 8));
+    }
+    return written;
+  };
 
   // Group rows into transactions; journal them before the first append.
   struct Txn {
@@ -450,8 +503,8 @@ Result<int> OutboxCapture::ReadAndAppend(Session& session, pg::Connection& conne
       const std::string_view op = rows.Get(r, 4);
       Change change;
       bool width_mismatch = false;
-      Status s = BuildChange(shape->second, op.empty() ? '?' : op[0], rows.GetOptional(r, 6),
-                             rows.GetOptional(r, 7), &change, &width_mismatch);
+      Status s = BuildChange(shape->second, op.empty() ? '?' : op[0], row_text(r, 6),
+                             row_text(r, 7), &change, &width_mismatch);
       if (!s.ok()) {
         return s.WithContext(fmt::format("outbox row {} of table {}", rows.Get(r, 1),
                                          shape->second.table->QualifiedName()));

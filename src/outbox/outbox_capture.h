@@ -87,6 +87,7 @@ class OutboxCapture final : public capture::Source {
   Lsn next_lsn_;                 // the next synthetic commit LSN (capture thread only)
   std::deque<Pending> pending_;  // capture thread only
   bool warned_width_ = false;    // capture thread only
+  bool warned_reprint_ = false;  // capture thread only
 
   int wake_fd_ = -1;  // eventfd: Stop() and NotifyDurable() interrupt the wait
   std::atomic<bool> stop_{false};

@@ -1,5 +1,8 @@
 #include "outbox/outbox_sql.h"
 
+#include <charconv>
+#include <vector>
+
 #include <fmt/format.h>
 
 #include "outbox/trigger_names.h"
@@ -12,29 +15,152 @@ using pg::Connection;
 
 std::string Q(std::string_view ident) { return Connection::QuoteIdent(ident); }
 
-// One trigger function. `row_values` is the VALUES list after rel and op.
+// The settings a row's text was printed under, as `DateStyle|IntervalStyle|TimeZone|
+// extra_float_digits|bytea_output` (RowSettings in outbox_capture.cc reads it back).
+constexpr const char* kSettingsExpr =
+    "pg_catalog.current_setting('DateStyle') || '|' || "
+    "pg_catalog.current_setting('IntervalStyle') || '|' || "
+    "pg_catalog.current_setting('TimeZone') || '|' || "
+    "pg_catalog.current_setting('extra_float_digits') || '|' || "
+    "pg_catalog.current_setting('bytea_output')";
+
+// The settings eddy's replication connection prints values under: logical mode's text forms.
+constexpr const char* kCanonicalSettings =
+    "SET DateStyle = 'ISO' SET IntervalStyle = 'iso_8601' SET TimeZone = 'UTC' "
+    "SET extra_float_digits = 3 SET bytea_output = 'hex'";
+
+// One trigger function. `row_values` is the VALUES list after rel, op and settings. Not SECURITY
+// DEFINER and no SET clauses: both cost a GUC save/restore on every row. The row is printed
+// under the writer's settings, which go along; eddy reprints the few rows whose text depends on
+// them (Reprint). The doorbell is only read unless eddy armed it: pg_sequence_last_value() is
+// NULL after setval(doorbell, 1, false) and takes no exclusive lock and writes no WAL.
 std::string FunctionSql(std::string_view schema, std::string_view channel, Op op,
                         std::string_view columns, std::string_view row_values) {
   const std::string doorbell = Connection::QuoteLiteral(fmt::format("{}.doorbell", Q(schema)));
+  const bool has_rows = op != Op::kTruncate;
   return fmt::format(
       "CREATE OR REPLACE FUNCTION {schema}.{fn}() RETURNS trigger LANGUAGE plpgsql "
-      "SECURITY DEFINER SET DateStyle = 'ISO' SET IntervalStyle = 'iso_8601' "
-      "SET TimeZone = 'UTC' SET extra_float_digits = 3 SET bytea_output = 'hex' AS $eddy$\n"
-      "DECLARE outbox_id bigint;\n"
+      "SECURITY INVOKER AS $eddy$\n"
       "BEGIN\n"
-      "  INSERT INTO {schema}.outbox (rel, op{columns}) VALUES (TG_ARGV[0]::oid, '{op}'{values})\n"
-      "    RETURNING id INTO outbox_id;\n"
-      "  IF pg_catalog.nextval({doorbell}) = 1 THEN\n"
-      "    PERFORM pg_catalog.pg_notify({channel}, outbox_id::text);\n"
+      "  INSERT INTO {schema}.outbox (rel, op{settings_column}{columns}) VALUES "
+      "(TG_ARGV[0]::oid, '{op}'{settings}{values});\n"
+      "  IF pg_catalog.pg_sequence_last_value({doorbell}) IS NULL AND "
+      "pg_catalog.nextval({doorbell}) = 1 THEN\n"
+      "    PERFORM pg_catalog.pg_notify({channel}, '');\n"
       "  END IF;\n"
       "  RETURN NULL;\n"
       "END $eddy$;\n",
       fmt::arg("schema", Q(schema)), fmt::arg("fn", Q(TriggerFunctionName(op))),
+      fmt::arg("settings_column", has_rows ? ", settings" : ""),
+      fmt::arg("settings", has_rows ? fmt::format(", {}", kSettingsExpr) : std::string()),
       fmt::arg("columns", columns), fmt::arg("op", static_cast<char>(op)),
       fmt::arg("values", row_values), fmt::arg("doorbell", doorbell),
       fmt::arg("channel", Connection::QuoteLiteral(channel)));
 }
+
+// eddy's own (never a writer's): a row's text printed under `settings` (kSettingsExpr's form),
+// parsed back under them into the table's row type and printed under kCanonicalSettings. NULL
+// when it cannot (the table changed since): eddy then keeps the text as written.
+std::string ReprintFunctionSql(std::string_view schema) {
+  return fmt::format(
+      "CREATE OR REPLACE FUNCTION {s}.reprint(row_text text, rel oid, settings text) "
+      "RETURNS text LANGUAGE plpgsql {canonical} AS $eddy$\n"
+      "DECLARE s text[] := pg_catalog.string_to_array(settings, '|'); r record;\n"
+      "BEGIN\n"
+      "  IF row_text IS NULL OR pg_catalog.cardinality(s) <> 5 THEN RETURN row_text; END IF;\n"
+      "  PERFORM pg_catalog.set_config('DateStyle', s[1], true), "
+      "pg_catalog.set_config('IntervalStyle', s[2], true), "
+      "pg_catalog.set_config('TimeZone', s[3], true), "
+      "pg_catalog.set_config('extra_float_digits', s[4], true), "
+      "pg_catalog.set_config('bytea_output', s[5], true);\n"
+      "  EXECUTE pg_catalog.format('SELECT ($1::%s).*', rel::regclass) INTO r USING row_text;\n"
+      "  PERFORM pg_catalog.set_config('DateStyle', 'ISO', true), "
+      "pg_catalog.set_config('IntervalStyle', 'iso_8601', true), "
+      "pg_catalog.set_config('TimeZone', 'UTC', true), "
+      "pg_catalog.set_config('extra_float_digits', '3', true), "
+      "pg_catalog.set_config('bytea_output', 'hex', true);\n"
+      "  RETURN r::text;\n"
+      "EXCEPTION WHEN OTHERS THEN RETURN NULL;\n"
+      "END $eddy$;\n",
+      fmt::arg("s", Q(schema)), fmt::arg("canonical", kCanonicalSettings));
+}
 }  // namespace
+
+uint32_t SettingsThatDiffer(std::optional<std::string_view> settings) {
+  if (!settings) return 0;
+  std::vector<std::string_view> parts;
+  std::string_view rest = *settings;
+  while (true) {
+    const size_t bar = rest.find('|');
+    parts.push_back(rest.substr(0, bar));
+    if (bar == std::string_view::npos) break;
+    rest.remove_prefix(bar + 1);
+  }
+  if (parts.size() != 5) return kAllSettings;
+  uint32_t differ = 0;
+  // ISO output does not depend on the field order (MDY, DMY, YMD), which only affects input.
+  if (parts[0].substr(0, 4) != "ISO,") differ |= kDateStyle;
+  if (parts[1] != "iso_8601") differ |= kIntervalStyle;
+  // Zones at offset 0 all print +00.
+  if (parts[2] != "UTC" && parts[2] != "Etc/UTC" && parts[2] != "GMT" && parts[2] != "Etc/GMT") {
+    differ |= kTimeZone;
+  }
+  // Since PostgreSQL 12 every positive extra_float_digits prints the shortest exact form.
+  int digits = 0;
+  const auto [end, ec] =
+      std::from_chars(parts[3].data(), parts[3].data() + parts[3].size(), digits);
+  if (ec != std::errc() || end != parts[3].data() + parts[3].size() || digits < 1) {
+    differ |= kExtraFloatDigits;
+  }
+  if (parts[4] != "hex") differ |= kByteaOutput;
+  return differ;
+}
+
+uint32_t SettingsTypePrintsUnder(uint32_t type_oid, char typtype) {
+  if (typtype == 'e') return 0;  // enum labels
+  switch (type_oid) {
+    case 16:    // bool
+    case 18:    // char
+    case 19:    // name
+    case 20:    // int8
+    case 21:    // int2
+    case 23:    // int4
+    case 25:    // text
+    case 26:    // oid
+    case 114:   // json (the text as written)
+    case 650:   // cidr
+    case 774:   // macaddr8
+    case 790:   // money (lc_monetary, the same for both connections of a database)
+    case 829:   // macaddr
+    case 869:   // inet
+    case 1042:  // bpchar
+    case 1043:  // varchar
+    case 1083:  // time
+    case 1266:  // timetz (prints its own offset)
+    case 1560:  // bit
+    case 1562:  // varbit
+    case 1700:  // numeric
+    case 2950:  // uuid
+    case 3802:  // jsonb
+      return 0;
+    case 1082:  // date
+    case 1114:  // timestamp
+      return kDateStyle;
+    case 1184:  // timestamptz
+      return kDateStyle | kTimeZone;
+    case 1186:  // interval
+      return kIntervalStyle;
+    case 700:  // float4
+    case 701:  // float8
+      return kExtraFloatDigits;
+    case 17:  // bytea
+      return kByteaOutput;
+    default:
+      return kAllSettings;
+  }
+}
+
+std::string ReprintFunction(std::string_view schema) { return Q(schema) + ".reprint"; }
 
 std::string OutboxTable(std::string_view schema) { return Q(schema) + ".outbox"; }
 
@@ -117,6 +243,7 @@ std::string OutboxDdl(std::string_view schema, std::string_view channel) {
   sql += FunctionSql(schema, channel, Op::kUpdate, ", old_row, new_row", ", OLD::text, NEW::text");
   sql += FunctionSql(schema, channel, Op::kDelete, ", old_row", ", OLD::text");
   sql += FunctionSql(schema, channel, Op::kTruncate, "", "");
+  sql += ReprintFunctionSql(schema);
   sql += fmt::format(
       "CREATE TABLE IF NOT EXISTS {s}.outbox (\n"
       "  id bigserial NOT NULL,\n"
@@ -125,8 +252,27 @@ std::string OutboxDdl(std::string_view schema, std::string_view channel) {
       "  op \"char\" NOT NULL,\n"
       "  at timestamptz NOT NULL DEFAULT pg_catalog.statement_timestamp(),\n"
       "  old_row text,\n"
-      "  new_row text);\n",
-      fmt::arg("s", Q(schema)));
+      "  new_row text,\n"
+      "  settings text);\n"
+      // Outboxes made before the settings column: their rows were printed under eddy's settings.
+      "DO $eddy$ BEGIN\n"
+      "  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid = "
+      "{outbox_lit}::regclass AND attname = 'settings') THEN\n"
+      "    ALTER TABLE {s}.outbox ADD COLUMN settings text;\n"
+      "  END IF;\n"
+      "END $eddy$;\n"
+      // The trigger functions run as the writer: every role may add outbox rows (and ring), none
+      // may read them. See docs/triggers.md (Security).
+      "GRANT USAGE ON SCHEMA {s} TO PUBLIC;\n"
+      "GRANT INSERT ON {s}.outbox TO PUBLIC;\n"
+      "GRANT USAGE ON SEQUENCE {s}.doorbell TO PUBLIC;\n"
+      "DO $eddy$ BEGIN\n"
+      "  EXECUTE pg_catalog.format('GRANT USAGE ON SEQUENCE %s TO PUBLIC', "
+      "pg_catalog.pg_get_serial_sequence({outbox_lit}, 'id'));\n"
+      "END $eddy$;\n"
+      "REVOKE ALL ON FUNCTION {s}.reprint(text, oid, text) FROM PUBLIC;\n",
+      fmt::arg("s", Q(schema)),
+      fmt::arg("outbox_lit", Connection::QuoteLiteral(OutboxTable(schema))));
   return sql;
 }
 

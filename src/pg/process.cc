@@ -98,7 +98,10 @@ Result<int> RunProcess(const std::vector<std::string>& argv, const ProcessOption
 
   if (options.capture != nullptr) {
     close(pipe_fds[1]);
+    // out_fd named the same descriptor: close_fds() must not close that number again (another
+    // thread may have reused it by now).
     pipe_fds[1] = -1;
+    out_fd = null_fd;
     char buffer[4096];
     while (true) {
       const ssize_t n = read(pipe_fds[0], buffer, sizeof(buffer));

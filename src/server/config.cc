@@ -60,7 +60,8 @@ Result<std::vector<std::string>> ReadStrings(const toml::table& t, const char* k
   return out;
 }
 
-// [[webhooks]]: name, url, secret, batch_max, timeout_ms, backoff_min_ms, backoff_max_ms, tables.
+// [[webhooks]]: name, url, secret, batch_max, timeout_ms, backoff_min_ms, backoff_max_ms, tables,
+// ca_file.
 Status ReadWebhooks(const toml::table& t, std::vector<deliver::WebhookOptions>* out) {
   const toml::node* node = t.get("webhooks");
   if (node == nullptr) return Status::Ok();
@@ -69,7 +70,7 @@ Status ReadWebhooks(const toml::table& t, std::vector<deliver::WebhookOptions>* 
     return InvalidArgument("webhooks: must be an array of tables ([[webhooks]])");
   static const std::vector<std::string> kKeys = {"name",           "url",        "secret",
                                                  "batch_max",      "timeout_ms", "backoff_min_ms",
-                                                 "backoff_max_ms", "tables"};
+                                                 "backoff_max_ms", "tables",     "ca_file"};
   for (size_t i = 0; i < hooks->size(); ++i) {
     const std::string where = fmt::format("webhooks[{}]", i);
     const toml::table* h = (*hooks)[i].as_table();
@@ -102,6 +103,7 @@ Status ReadWebhooks(const toml::table& t, std::vector<deliver::WebhookOptions>* 
     EDDY_RETURN_IF_ERROR(text("name", &w.name));
     EDDY_RETURN_IF_ERROR(text("url", &w.url));
     EDDY_RETURN_IF_ERROR(text("secret", &w.secret));
+    EDDY_RETURN_IF_ERROR(text("ca_file", &w.ca_file));
     EDDY_RETURN_IF_ERROR(number("batch_max", &w.batch_max));
     EDDY_RETURN_IF_ERROR(number("timeout_ms", &w.timeout_ms));
     EDDY_RETURN_IF_ERROR(number("backoff_min_ms", &w.backoff_min_ms));
@@ -114,6 +116,80 @@ Status ReadWebhooks(const toml::table& t, std::vector<deliver::WebhookOptions>* 
       }
     }
     out->push_back(std::move(w));
+  }
+  return Status::Ok();
+}
+
+// [[consumers]]: name, exec, tables, ops, lanes, max_attempts, backoff_min_ms, backoff_max_ms,
+// max_in_flight, from ("now" or "start").
+Status ReadConsumers(const toml::table& t, std::vector<deliver::ExecConsumerOptions>* out) {
+  const toml::node* node = t.get("consumers");
+  if (node == nullptr) return Status::Ok();
+  const toml::array* entries = node->as_array();
+  if (entries == nullptr) {
+    return InvalidArgument("consumers: must be an array of tables ([[consumers]])");
+  }
+  static const std::vector<std::string> kKeys = {
+      "name",         "exec",           "tables",         "ops",           "lanes",
+      "max_attempts", "backoff_min_ms", "backoff_max_ms", "max_in_flight", "from"};
+  for (size_t i = 0; i < entries->size(); ++i) {
+    const std::string where = fmt::format("consumers[{}]", i);
+    const toml::table* c = (*entries)[i].as_table();
+    if (c == nullptr) return InvalidArgument(where + ": must be a table ([[consumers]])");
+    for (const auto& [key, value] : *c) {
+      if (std::find(kKeys.begin(), kKeys.end(), std::string(key.str())) == kKeys.end()) {
+        return InvalidArgument(fmt::format("{}: unknown key {} (known: {})", where, key.str(),
+                                           fmt::join(kKeys, ", ")));
+      }
+    }
+    deliver::ExecConsumerOptions e;
+    ConsumerOptions& o = e.consumer;
+    auto text = [&](const char* key, std::string* v) -> Status {
+      if (const toml::node* n = c->get(key)) {
+        auto s = n->value<std::string>();
+        if (!s) return InvalidArgument(fmt::format("{}.{}: must be a string", where, key));
+        *v = *s;
+      }
+      return Status::Ok();
+    };
+    auto number = [&](const char* key, int* v) -> Status {
+      if (const toml::node* n = c->get(key)) {
+        auto x = n->value<int64_t>();
+        if (!x || *x < 0 || *x > 86'400'000) {
+          return InvalidArgument(fmt::format("{}.{}: must be a non-negative integer", where, key));
+        }
+        *v = static_cast<int>(*x);
+      }
+      return Status::Ok();
+    };
+    std::string from = "now";
+    EDDY_RETURN_IF_ERROR(text("name", &o.name));
+    EDDY_RETURN_IF_ERROR(text("exec", &e.exec));
+    EDDY_RETURN_IF_ERROR(text("from", &from));
+    EDDY_RETURN_IF_ERROR(number("lanes", &o.lanes));
+    EDDY_RETURN_IF_ERROR(number("max_attempts", &o.max_attempts));
+    EDDY_RETURN_IF_ERROR(number("backoff_min_ms", &o.backoff_min_ms));
+    EDDY_RETURN_IF_ERROR(number("backoff_max_ms", &o.backoff_max_ms));
+    EDDY_RETURN_IF_ERROR(number("max_in_flight", &o.max_in_flight));
+    EDDY_ASSIGN_OR_RETURN(o.tables, ReadStrings(*c, "tables", where));
+    EDDY_ASSIGN_OR_RETURN(std::vector<std::string> ops, ReadStrings(*c, "ops", where));
+    for (const std::string& op : ops) {
+      EDDY_ASSIGN_OR_RETURN(Op parsed, watch::ParseOp(op, where + ".ops"));
+      o.ops.push_back(parsed);
+    }
+    if (from != "now" && from != "start") {
+      return InvalidArgument(fmt::format(
+          "{}.from: \"{}\" is not now or start (where a consumer without a cursor begins)", where,
+          from));
+    }
+    o.from_start = from == "start";
+    EDDY_RETURN_IF_ERROR(deliver::ValidateExecConsumer(e, where));
+    for (const deliver::ExecConsumerOptions& other : *out) {
+      if (other.consumer.name == o.name) {
+        return InvalidArgument(fmt::format("{}.name: \"{}\" is used twice", where, o.name));
+      }
+    }
+    out->push_back(std::move(e));
   }
   return Status::Ok();
 }
@@ -139,7 +215,8 @@ Status ApplyConfigFile(const std::string& path, Config* config) {
       {"nats",
        {"url", "stream", "subject_prefix", "replicas", "duplicate_window_s", "publish", "required",
         "durable", "body"}},
-      {"webhooks", {}},  // an array of tables, checked by ReadWebhooks
+      {"webhooks", {}},   // an array of tables, checked by ReadWebhooks
+      {"consumers", {}},  // an array of tables, checked by ReadConsumers
       {"triggers", {"schema", "channel", "poll_ms", "install"}},
   };
   for (const auto& [section, node] : t) {
@@ -292,6 +369,7 @@ Status ApplyConfigFile(const std::string& path, Config* config) {
     }
   }
   EDDY_RETURN_IF_ERROR(ReadWebhooks(t, &config->webhooks));
+  EDDY_RETURN_IF_ERROR(ReadConsumers(t, &config->consumers));
   config->config_file = path;
   return Status::Ok();
 }

@@ -7,6 +7,7 @@
 #include "eddy/watcher.h"
 
 #include "adapters/watch/watch_config.h"
+#include "deliver/exec_consumer_options.h"
 #include "deliver/webhook_options.h"
 
 namespace eddy::server {
@@ -41,7 +42,8 @@ struct Config {
   HttpConfig http;
   watch::WatchConfig watch;
   AuthConfig auth;
-  std::vector<deliver::WebhookOptions> webhooks;  // [[webhooks]] (docs/webhooks.md)
+  std::vector<deliver::WebhookOptions> webhooks;        // [[webhooks]] (docs/webhooks.md)
+  std::vector<deliver::ExecConsumerOptions> consumers;  // [[consumers]] (docs/consumers.md)
   std::string config_file;
 };
 

@@ -107,13 +107,12 @@ Result<std::unique_ptr<capture::Source>> Engine::MakeSource() {
     outbox_options.journal_path = options.data_dir + "/outbox-journal";
     outbox_options.fsync = options.fsync;
     outbox_options.on_table_version = on_table_version;
-    return std::unique_ptr<capture::Source>(std::make_unique<outbox::OutboxCapture>(
-        outbox_options, *sink_, last, SystemClock()));
+    return std::unique_ptr<capture::Source>(
+        std::make_unique<outbox::OutboxCapture>(outbox_options, *sink_, last, SystemClock()));
   }
   if (options.capture_mode == "nats") {
-    return std::unique_ptr<capture::Source>(
-        std::make_unique<nats::JetStreamSource>(options.nats, *sink_, last, on_table_version,
-                                                &metrics_));
+    return std::unique_ptr<capture::Source>(std::make_unique<nats::JetStreamSource>(
+        options.nats, *sink_, last, on_table_version, &metrics_));
   }
   return InvalidArgument(
       fmt::format("capture_mode: \"{}\" is not a mode (use \"logical\", \"triggers\" or \"nats\")",

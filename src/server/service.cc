@@ -18,6 +18,8 @@ Result<std::unique_ptr<Service>> Service::Create(const Config& config) {
   s->hub_ = std::make_unique<watch::Hub>(s->engine_->change_log());
   s->webhooks_ = std::make_unique<deliver::Webhooks>(config.webhooks, s->engine_->change_log(),
                                                      config.watcher.data_dir);
+  s->consumers_ =
+      std::make_unique<deliver::ExecConsumers>(config.consumers, config.watcher.data_dir);
   s->catalog_ = std::make_unique<watch::Catalog>(config.watcher.database_url);
   Service* self = s.get();
   s->face_ =
@@ -37,6 +39,7 @@ Status Service::Start() {
   EDDY_RETURN_IF_ERROR(engine_->Start());
   EDDY_RETURN_IF_ERROR(hub_->Start());
   EDDY_RETURN_IF_ERROR(webhooks_->Start());
+  EDDY_RETURN_IF_ERROR(consumers_->Start(*engine_));
   return http_->Start().WithContext(fmt::format("http {}:{} (change it with --http or [http])",
                                                 config_.http.address, config_.http.port));
 }
@@ -45,6 +48,7 @@ void Service::Stop() {
   if (stopped_) return;
   stopped_ = true;
   if (http_) http_->Stop();
+  if (consumers_) consumers_->Stop();
   if (webhooks_) webhooks_->Stop();
   if (hub_) hub_->Stop();
   if (engine_) engine_->Stop();
@@ -81,6 +85,7 @@ watch::FaceStatus Service::CurrentStatus() const {
       c.changes, c.transactions, lag, c.streaming ? 1 : 0, c.reconnects);
   out.metrics += engine_->MetricsText();
   out.metrics += webhooks_->MetricsText();
+  out.metrics += consumers_->MetricsText();
   return out;
 }
 

@@ -5,6 +5,7 @@
 #include "adapters/watch/catalog.h"
 #include "adapters/watch/hub.h"
 #include "adapters/watch/watch_face.h"
+#include "deliver/exec_consumers.h"
 #include "deliver/webhooks.h"
 #include "http/server.h"
 #include "server/config.h"
@@ -25,6 +26,7 @@ class Service {
   uint16_t http_port() const { return http_->port(); }
   Engine& engine() { return *engine_; }
   deliver::Webhooks& webhooks() { return *webhooks_; }
+  deliver::ExecConsumers& consumers() { return *consumers_; }
   watch::Hub& hub() { return *hub_; }
 
  private:
@@ -34,7 +36,8 @@ class Service {
   Config config_;
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<watch::Hub> hub_;
-  std::unique_ptr<deliver::Webhooks> webhooks_;  // log followers, started after the hub
+  std::unique_ptr<deliver::Webhooks> webhooks_;        // log followers, started after the hub
+  std::unique_ptr<deliver::ExecConsumers> consumers_;  // [[consumers]], after the webhooks
   std::unique_ptr<watch::Catalog> catalog_;
   std::unique_ptr<watch::WatchFace> face_;
   std::unique_ptr<http::Server> http_;

@@ -11,13 +11,16 @@
 #include <arpa/inet.h>
 #include <fmt/format.h>
 #include <netinet/in.h>
+#include <openssl/ssl.h>
 #include <signal.h>
 #include <simdjson.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "eddy/consumer.h"
 
+#include "deliver/http_post.h"
 #include "deliver/jetstream_change_feed.h"
 #include "deliver/webhook_signature.h"
 #include "deliver/webhooks.h"
@@ -239,10 +242,16 @@ TEST(ConsumerTest, StoppingAndReopeningMidStreamLosesNothing) {
 }
 
 // A tiny HTTP/1.1 server on plain sockets: records each POST (Eddy-Signature header and body) and
-// answers 200, or 503 while `down`. One connection at a time, Connection: close.
+// answers 200, or 503 while `down`. One connection at a time, Connection: close. Given a
+// certificate and key (PEM files), it speaks TLS (OpenSSL) and counts failed handshakes.
 class HookServer {
  public:
-  HookServer() {
+  HookServer(const std::string& cert_file = "", const std::string& key_file = "") {
+    if (!cert_file.empty()) {
+      tls_ = SSL_CTX_new(TLS_server_method());
+      EXPECT_EQ(SSL_CTX_use_certificate_chain_file(tls_, cert_file.c_str()), 1);
+      EXPECT_EQ(SSL_CTX_use_PrivateKey_file(tls_, key_file.c_str(), SSL_FILETYPE_PEM), 1);
+    }
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     int one = 1;
     ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -261,10 +270,12 @@ class HookServer {
     ::shutdown(fd_, SHUT_RDWR);
     ::close(fd_);
     thread_.join();
+    if (tls_ != nullptr) SSL_CTX_free(tls_);
   }
   int port() const { return port_; }
   std::atomic<bool> down{false};
   std::atomic<int> refused{0};
+  std::atomic<int> failed_handshakes{0};
   struct Post {
     std::string signature;
     std::string body;
@@ -279,12 +290,28 @@ class HookServer {
     while (!stop_) {
       int c = ::accept(fd_, nullptr, nullptr);
       if (c < 0) continue;
+      timeval five_s{5, 0};
+      ::setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &five_s, sizeof(five_s));
+      SSL* ssl = nullptr;
+      if (tls_ != nullptr) {
+        ssl = SSL_new(tls_);
+        SSL_set_fd(ssl, c);
+        if (SSL_accept(ssl) != 1) {
+          ++failed_handshakes;
+          SSL_free(ssl);
+          ::close(c);
+          continue;
+        }
+      }
+      auto read_some = [&](char* p, size_t n) -> ssize_t {
+        return ssl != nullptr ? SSL_read(ssl, p, static_cast<int>(n)) : ::read(c, p, n);
+      };
       std::string in;
       char buf[65536];
       size_t header_end = std::string::npos;
       size_t need = 0;
       while (true) {
-        ssize_t n = ::read(c, buf, sizeof(buf));
+        ssize_t n = read_some(buf, sizeof(buf));
         if (n <= 0) break;
         in.append(buf, static_cast<size_t>(n));
         if (header_end == std::string::npos) {
@@ -319,10 +346,17 @@ class HookServer {
         }
         answer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
       }
-      (void)!::write(c, answer.data(), answer.size());
+      if (ssl != nullptr) {
+        SSL_write(ssl, answer.data(), static_cast<int>(answer.size()));
+        SSL_shutdown(ssl);
+        SSL_free(ssl);
+      } else {
+        (void)!::write(c, answer.data(), answer.size());
+      }
       ::close(c);
     }
   }
+  SSL_CTX* tls_ = nullptr;
   int fd_ = -1;
   int port_ = 0;
   std::atomic<bool> stop_{false};
@@ -419,6 +453,88 @@ TEST(WebhookTest, SignedBatchesArriveInOrderAndADeadEndpointNeverBlocksCapture) 
   (*engine)->Stop();
 }
 
+// A self-signed certificate for 127.0.0.1 (subjectAltName IP:127.0.0.1), made with the openssl
+// CLI: <dir>/<name>.pem and <dir>/<name>.key. The certificate is its own CA.
+void MakeSelfSignedCert(const std::string& dir, const std::string& name) {
+  const std::string cmd = fmt::format(
+      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 "
+      "-subj /CN=eddy-test-{0} -addext subjectAltName=IP:127.0.0.1 -keyout {1}/{0}.key "
+      "-out {1}/{0}.pem 2>/dev/null",
+      name, dir);
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+}
+
+TEST(WebhookTest, HttpsDeliversToAPrivateCaAndAWrongCaNeverDelivers) {
+  const std::string certs = TempDir();
+  MakeSelfSignedCert(certs, "server");
+  MakeSelfSignedCert(certs, "stranger");  // a CA that did not sign the server's certificate
+  std::string db = NewDatabase();
+  Sql(db, "CREATE TABLE t (id int PRIMARY KEY, v text)");
+  WatcherOptions wo = OptionsFor(db);
+  auto engine = server::Engine::Create(wo);
+  ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+  ASSERT_TRUE((*engine)->Start().ok());
+  ASSERT_TRUE((*engine)->WaitUntilStreaming(30000));
+  HookServer trusted(certs + "/server.pem", certs + "/server.key");
+  HookServer untrusted(certs + "/server.pem", certs + "/server.key");
+  const std::string secret = "0123456789abcdef-secret";
+  auto options = [&](const std::string& name, int port, const std::string& ca_file) {
+    deliver::WebhookOptions o;
+    o.name = name;
+    o.url = fmt::format("https://127.0.0.1:{}/in", port);
+    o.secret = secret;
+    o.ca_file = ca_file;
+    o.backoff_min_ms = 20;
+    o.backoff_max_ms = 100;
+    return o;
+  };
+  EXPECT_TRUE(deliver::ValidateWebhook(options("a", 1, certs + "/server.pem"), "w").ok());
+  Status not_pem = deliver::ValidateWebhook(options("a", 1, certs + "/server.key"), "w");
+  EXPECT_NE(not_pem.message().find("w.ca_file: cannot load CA certificates"), std::string::npos)
+      << not_pem.ToString();
+  deliver::Webhooks hooks({options("good", trusted.port(), certs + "/server.pem"),
+                           options("bad", untrusted.port(), certs + "/stranger.pem")},
+                          (*engine)->change_log(), wo.data_dir);
+  ASSERT_TRUE(hooks.Start().ok());
+
+  for (int i = 1; i <= 5; ++i) Sql(db, fmt::format("INSERT INTO t VALUES ({}, 'a{}')", i, i));
+  ASSERT_TRUE(WaitUntil([&] { return Changes(trusted.Posts()).size() == 5; }))
+      << Changes(trusted.Posts()).size();
+  const int64_t now = SystemClock().NowUnixMicros() / 1'000'000;
+  for (const auto& p : trusted.Posts()) {
+    EXPECT_TRUE(deliver::VerifyWebhookSignature(p.signature, secret, p.body, now, 300));
+  }
+  // The wrong CA: every handshake fails, the webhook retries, nothing is delivered.
+  ASSERT_TRUE(WaitUntil([&] { return hooks.webhooks()[1]->Stats().failures >= 3; }));
+  EXPECT_GE(untrusted.failed_handshakes.load(), 3);
+  EXPECT_TRUE(untrusted.Posts().empty());
+  EXPECT_EQ(hooks.webhooks()[1]->Stats().delivered_changes, 0u);
+  EXPECT_TRUE(WaitUntil([&] { return hooks.webhooks()[1]->Stats().backlog == 5; }))
+      << hooks.webhooks()[1]->Stats().backlog;
+  EXPECT_EQ(hooks.webhooks()[0]->Stats().failures, 0u);
+  hooks.Stop();
+  (*engine)->Stop();
+
+  // The right CA but a name the certificate does not carry: refused by host name verification.
+  auto trust = deliver::LoadTlsTrust(certs + "/server.pem", "ca_file");
+  ASSERT_TRUE(trust.ok()) << trust.status().ToString();
+  auto by_name =
+      deliver::ParseHttpUrl(fmt::format("https://localhost:{}/in", trusted.port()), "url");
+  ASSERT_TRUE(by_name.ok());
+  const size_t posts_before = trusted.Posts().size();
+  auto refused = deliver::HttpPost(*by_name, trust->get(), {}, "[]", 5000);
+  EXPECT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), StatusCode::kUnavailable) << refused.status().ToString();
+  EXPECT_EQ(trusted.Posts().size(), posts_before);
+  // And by its IP address it is accepted.
+  auto by_ip = deliver::ParseHttpUrl(fmt::format("https://127.0.0.1:{}/in", trusted.port()), "url");
+  ASSERT_TRUE(by_ip.ok());
+  auto accepted = deliver::HttpPost(*by_ip, trust->get(), {}, "[]", 5000);
+  ASSERT_TRUE(accepted.ok()) << accepted.status().ToString();
+  EXPECT_EQ(accepted->status, 200);
+  EXPECT_EQ(accepted->body, "ok");
+}
+
 // GET http://127.0.0.1:<port><path>; the whole response.
 std::string HttpGet(int port, const std::string& path) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -494,6 +610,59 @@ TEST(WebhookTest, ServeStartsConfiguredWebhooksAndResumesAfterARestart) {
   ASSERT_TRUE(WaitUntil([&] { return ids().size() >= 8; })) << eddy->Output();
   std::multiset<int64_t> got = ids();
   for (int64_t id = 1; id <= 8; ++id) EXPECT_EQ(got.count(id), 1u) << "id " << id;
+}
+
+TEST(ConsumeCommandTest, ServeRunsConfiguredExecConsumersAndTheyResume) {
+  std::string db = NewDatabase();
+  Sql(db, "CREATE TABLE c (id int PRIMARY KEY, v text); CREATE TABLE skipped (id int)");
+  const std::string data = TempDir();
+  const std::string out = data + "/served.jsonl";
+  const std::string config = data + "/eddy.toml";
+  std::ofstream(config) << fmt::format(
+      "[[consumers]]\nname = \"served\"\nexec = \"printf '%s %s\\\\n' \\\"$EDDY_OP\\\" "
+      "\\\"$(cat)\\\" >> {}\"\ntables = [\"c\"]\nops = [\"insert\", \"delete\"]\n"
+      "lanes = 1\nbackoff_min_ms = 5\nbackoff_max_ms = 20\n",
+      out);
+  auto serve = [&] {
+    return std::make_unique<Subprocess>(std::vector<std::string>{
+        EDDY_BINARY, "--config", config, "--database", db, "--slot", "serve_consumer", "--data-dir",
+        data, "--no-fsync", "--open", "--http", "127.0.0.1:0", "serve"});
+  };
+  auto lines = [&] {
+    std::ifstream in(out);
+    std::vector<std::string> v;
+    for (std::string line; std::getline(in, line);) v.push_back(line);
+    return v;
+  };
+  auto slot_active = [&] {
+    return Query(db,
+                 "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'serve_consumer' "
+                 "AND active") == "1";
+  };
+  {
+    auto eddy = serve();
+    ASSERT_TRUE(eddy->WaitForOutput("eddy serving", std::chrono::seconds(30))) << eddy->Output();
+    ASSERT_TRUE(WaitUntil(slot_active)) << eddy->Output();
+    Sql(db, "INSERT INTO c VALUES (1, 'a'), (2, 'b'); INSERT INTO skipped VALUES (1)");
+    Sql(db, "UPDATE c SET v = 'x'");  // not in ops
+    Sql(db, "DELETE FROM c WHERE id = 1");
+    ASSERT_TRUE(WaitUntil([&] { return lines().size() == 3; })) << eddy->Output();
+    eddy->Kill(SIGTERM);
+    EXPECT_EQ(eddy->Wait(std::chrono::seconds(30)), 0) << eddy->Output();
+  }
+  std::vector<std::string> first = lines();
+  ASSERT_EQ(first.size(), 3u);
+  EXPECT_EQ(first[2].rfind("delete {", 0), 0u) << first[2];
+  for (const std::string& line : first) {
+    EXPECT_NE(line.find("\"table\":\"c\""), std::string::npos) << line;
+  }
+  Sql(db, "INSERT INTO c VALUES (3, 'c')");  // kept by the slot while eddy is down
+  auto eddy = serve();
+  ASSERT_TRUE(WaitUntil([&] { return lines().size() >= 4; })) << eddy->Output();
+  std::vector<std::string> all = lines();
+  EXPECT_EQ(all.size(), 4u);
+  EXPECT_EQ(all.back().rfind("insert {", 0), 0u) << all.back();
+  EXPECT_NE(all.back().find("\"v\":\"c\""), std::string::npos) << all.back();
 }
 
 TEST(ConsumeCommandTest, ExecRunsPerChangeParksFailuresAndReplays) {

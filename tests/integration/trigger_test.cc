@@ -123,6 +123,48 @@ TEST(TriggerTest, SameJsonAsLogicalModeForTheSameSql) {
   EXPECT_TRUE(emptied);
 }
 
+// Writers print rows under their own settings; eddy prints the rows whose text depends on them
+// again under its own, so the JSON still matches logical mode's.
+TEST(TriggerTest, WriterSettingsDoNotChangeTheJson) {
+  const std::string db = NewDatabase();
+  const std::string reference = NewDatabaseNamed("trigger_reference_settings");
+  Sql(db, kSchema);
+  Sql(reference, kSchema);
+  auto triggers = StartWatcher(TriggerOptionsFor(db));
+  auto logical = StartWatcher(OptionsFor(reference, "trigger_reference_settings"));
+  Collector got, want;
+  ASSERT_TRUE(triggers->Subscribe(All(), got.Handlers()).ok());
+  ASSERT_TRUE(logical->Subscribe(All(), want.Handlers()).ok());
+  const std::string writer_settings =
+      "SET DateStyle = 'SQL, DMY'; SET IntervalStyle = 'postgres_verbose'; "
+      "SET TimeZone = 'Asia/Kolkata'; SET extra_float_digits = 0; SET bytea_output = 'escape'; ";
+  for (const char* sql : kWorkload) {
+    Sql(db, writer_settings + sql);
+    Sql(reference, sql);
+  }
+  // A writer with eddy's own settings (no reprint) and one with equivalent ones.
+  Sql(db, writer_settings +
+              "INSERT INTO t (id, tstz, iv) VALUES (20, '2024-03-04 05:06:07+02', "
+              "'-1 year 2 mons 3 days 04:05:06.5')");
+  Sql(reference,
+      "INSERT INTO t (id, tstz, iv) VALUES (20, '2024-03-04 05:06:07+02', "
+      "'-1 year 2 mons 3 days 04:05:06.5')");
+  Sql(db,
+      "SET DateStyle = 'ISO, DMY'; SET TimeZone = 'UTC'; SET IntervalStyle = 'iso_8601'; "
+      "SET extra_float_digits = 2; UPDATE t SET f8 = 0.3, iv = '2 hours' WHERE id = 20");
+  Sql(reference, "UPDATE t SET f8 = 0.3, iv = '2 hours' WHERE id = 20");
+  const size_t expected = 21;
+  ASSERT_TRUE(want.WaitFor(expected)) << logical->Health();
+  ASSERT_TRUE(got.WaitFor(expected)) << triggers->Health();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  auto got_json = got.Json();
+  auto want_json = want.Json();
+  ASSERT_EQ(got_json.size(), want_json.size());
+  for (size_t i = 0; i < want_json.size(); ++i) {
+    EXPECT_EQ(Comparable(got_json[i]), Comparable(want_json[i])) << "change " << i;
+  }
+}
+
 TEST(TriggerTest, RolledBackTransactionsYieldNothing) {
   const std::string db = NewDatabase();
   Sql(db, "CREATE TABLE r (id int PRIMARY KEY)");

@@ -74,8 +74,7 @@ class WatchTest : public ::testing::Test {
       std::smatch m;
       std::string out = (*proc)->Output();
       // Serving, and capture streams, so that subscriptions see every change.
-      if (std::regex_search(out, m, re) &&
-          out.find("capture: streaming") != std::string::npos) {
+      if (std::regex_search(out, m, re) && out.find("capture: streaming") != std::string::npos) {
         return m[1];
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(100));

@@ -99,7 +99,7 @@ TEST(ConfigTest, ReadsWebhooksAndNamesBadKeys) {
       "[[webhooks]]\nname = 'orders'\nurl = 'http://127.0.0.1:9000/in'\n"
       "secret = '0123456789abcdef'\nbatch_max = 50\ntimeout_ms = 1000\n"
       "backoff_min_ms = 10\nbackoff_max_ms = 100\ntables = ['orders']\n"
-      "[[webhooks]]\nname = 'all'\nurl = 'http://h/'\nsecret = 'fedcba9876543210'\n");
+      "[[webhooks]]\nname = 'all'\nurl = 'https://h/'\nsecret = 'fedcba9876543210'\n");
   Config c;
   Status s = ApplyConfigFile(path, &c);
   ASSERT_TRUE(s.ok()) << s.ToString();
@@ -109,21 +109,86 @@ TEST(ConfigTest, ReadsWebhooksAndNamesBadKeys) {
   EXPECT_EQ(c.webhooks[0].backoff_max_ms, 100);
   EXPECT_EQ(c.webhooks[0].tables, (std::vector<std::string>{"orders"}));
   EXPECT_EQ(c.webhooks[1].batch_max, 100);
+  EXPECT_EQ(c.webhooks[1].url, "https://h/");
+  EXPECT_EQ(c.webhooks[1].ca_file, "");
   unlink(path.c_str());
   struct Case {
     const char* toml;
     const char* expect;
   };
   for (const Case& k :
-       {Case{"[[webhooks]]\nname = 'a'\nurl = 'https://x/'\nsecret = "
+       {Case{"[[webhooks]]\nname = 'a'\nurl = 'ftp://x/'\nsecret = "
              "'0123456789abcdef'\n",
              "webhooks[0].url"},
+        Case{"[[webhooks]]\nname = 'a'\nurl = 'http://x/'\nsecret = "
+             "'0123456789abcdef'\nca_file = '/etc/hostname'\n",
+             "webhooks[0].ca_file: only for https://"},
+        Case{"[[webhooks]]\nname = 'a'\nurl = 'https://x/'\nsecret = "
+             "'0123456789abcdef'\nca_file = '/nonexistent/ca.pem'\n",
+             "webhooks[0].ca_file: cannot load CA certificates"},
         Case{"[[webhooks]]\nname = 'a'\nurl = 'http://x/'\nsecret = 's'\n", "webhooks[0].secret"},
         Case{"[[webhooks]]\nnmae = 'a'\n", "webhooks[0]: unknown key nmae"},
         Case{"[[webhooks]]\nname = 'a'\nurl = 'http://x/'\nsecret = "
              "'0123456789abcdef'\nbatch_max = 'x'\n",
              "webhooks[0].batch_max"},
         Case{"webhooks = 3\n", "webhooks"}}) {
+    std::string bad = WriteFile(k.toml);
+    Config b;
+    Status e = ApplyConfigFile(bad, &b);
+    EXPECT_FALSE(e.ok()) << k.toml;
+    EXPECT_NE(e.message().find(k.expect), std::string::npos) << e.message();
+    unlink(bad.c_str());
+  }
+}
+
+TEST(ConfigTest, ReadsExecConsumersAndNamesBadKeys) {
+  std::string path = WriteFile(
+      "[[consumers]]\nname = 'search'\nexec = './index.sh'\ntables = ['songs']\n"
+      "ops = ['insert', 'update']\nlanes = 2\nmax_attempts = 3\nbackoff_min_ms = 10\n"
+      "backoff_max_ms = 100\nmax_in_flight = 50\nfrom = 'start'\n"
+      "[[consumers]]\nname = 'audit'\nexec = 'cat >> audit.jsonl'\n");
+  Config c;
+  Status s = ApplyConfigFile(path, &c);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  ASSERT_EQ(c.consumers.size(), 2u);
+  const ConsumerOptions& search = c.consumers[0].consumer;
+  EXPECT_EQ(search.name, "search");
+  EXPECT_EQ(c.consumers[0].exec, "./index.sh");
+  EXPECT_EQ(search.tables, (std::vector<std::string>{"songs"}));
+  EXPECT_EQ(search.ops, (std::vector<Op>{Op::kInsert, Op::kUpdate}));
+  EXPECT_EQ(search.lanes, 2);
+  EXPECT_EQ(search.max_attempts, 3);
+  EXPECT_EQ(search.backoff_min_ms, 10);
+  EXPECT_EQ(search.backoff_max_ms, 100);
+  EXPECT_EQ(search.max_in_flight, 50);
+  EXPECT_TRUE(search.from_start);
+  const ConsumerOptions& audit = c.consumers[1].consumer;
+  EXPECT_EQ(audit.lanes, ConsumerOptions().lanes);
+  EXPECT_EQ(audit.max_attempts, ConsumerOptions().max_attempts);
+  EXPECT_FALSE(audit.from_start);
+  EXPECT_TRUE(audit.ops.empty());
+  unlink(path.c_str());
+  struct Case {
+    const char* toml;
+    const char* expect;
+  };
+  for (const Case& k : {
+           Case{"[[consumers]]\nname = 'a'\n", "consumers[0].exec: required"},
+           Case{"[[consumers]]\nname = 'a b'\nexec = 'true'\n", "consumers[0].name"},
+           Case{"[[consumers]]\nname = 'a'\nexec = 'true'\nlanes = 0\n", "consumers[0].lanes"},
+           Case{"[[consumers]]\nname = 'a'\nexec = 'true'\nmax_attempts = 0\n",
+                "consumers[0].max_attempts"},
+           Case{"[[consumers]]\nname = 'a'\nexec = 'true'\nops = ['upsert']\n", "consumers[0].ops"},
+           Case{"[[consumers]]\nname = 'a'\nexec = 'true'\nfrom = 'yesterday'\n",
+                "consumers[0].from"},
+           Case{"[[consumers]]\nname = 'a'\nexec = 1\n", "consumers[0].exec: must be a string"},
+           Case{"[[consumers]]\nname = 'a'\nexec = 'true'\ncommand = 'x'\n",
+                "consumers[0]: unknown key command"},
+           Case{"[[consumers]]\nname = 'a'\nexec = 'true'\n[[consumers]]\nname = 'a'\n"
+                "exec = 'false'\n",
+                "consumers[1].name: \"a\" is used twice"},
+           Case{"consumers = 'x'\n", "consumers: must be an array of tables"},
+       }) {
     std::string bad = WriteFile(k.toml);
     Config b;
     Status e = ApplyConfigFile(bad, &b);
