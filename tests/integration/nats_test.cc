@@ -4,6 +4,7 @@
 // from the stream, and a 3-node R3 cluster loses nothing when its stream leader is killed.
 
 #include <atomic>
+#include <csignal>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -434,6 +435,64 @@ TEST(NatsTest, ClusterLosesNothingWhenTheStreamLeaderDies) {
   EXPECT_EQ(messages.size(), static_cast<size_t>(kRows));
   EXPECT_EQ(ids.size(), static_cast<size_t>(kRows));
   EXPECT_NE(probe.Leader("EDDY"), leader);
+}
+
+// Leader election with the stream as the consumers' source: two eddy processes on one slot, both
+// publishing to JetStream with nats.required; kill -9 the leader under a steady write load. The
+// standby resumes from the slot, which never passed what JetStream acknowledged, and republishes
+// with the same Nats-Msg-Ids (positions come from the WAL, so they are the same in both eddys):
+// the stream holds every row exactly once.
+TEST(NatsTest, KilledLeaderUnderLoadLeavesEveryChangeInTheStreamOnce) {
+  NatsServer nats;
+  std::string db = NewDatabase();
+  Sql(db, "CREATE TABLE e (id int PRIMARY KEY)");
+  auto eddy = [&] {
+    return std::vector<std::string>{EDDY_BINARY,  "--database",      db,        "--slot",
+                                    "elect_nats", "--data-dir",      TempDir(), "--nats",
+                                    nats.url(),   "--nats-required", "tail",    "--table",
+                                    "e",          "--detail",        "id"};
+  };
+  Subprocess leader(eddy());
+  bool slot_ready = false;
+  for (int i = 0; i < 300 && !slot_ready; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    slot_ready = Query(db,
+                       "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'elect_nats' "
+                       "AND active") == "1";
+  }
+  ASSERT_TRUE(slot_ready) << leader.Output();
+  Subprocess standby(eddy());
+  std::atomic<bool> stop{false};
+  std::atomic<int> next{1};
+  std::thread writer([&] {
+    auto conn = pg::Connection::Connect(db);
+    ASSERT_TRUE(conn.ok());
+    while (!stop) {
+      int id = next.load();
+      ASSERT_TRUE((*conn)->Exec(fmt::format("INSERT INTO e VALUES ({})", id)).ok());
+      next = id + 1;
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  leader.Kill(SIGKILL);
+  ASSERT_TRUE(standby.WaitForOutput("\"key\"", std::chrono::seconds(15))) << standby.Output();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  stop = true;
+  writer.join();
+  const int total = next.load() - 1;
+  ASSERT_GT(total, 10);
+  StreamProbe probe(nats.url());
+  ASSERT_TRUE(probe.WaitForCount("EDDY", total, std::chrono::seconds(30)))
+      << probe.Count("EDDY") << " of " << total << "\n"
+      << standby.Output().substr(0, 2000);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  std::map<std::string, int> per_subject;
+  for (const StoredMessage& m : probe.ReadAll("EDDY")) ++per_subject[m.subject];
+  EXPECT_EQ(static_cast<int>(per_subject.size()), total);
+  for (int id = 1; id <= total; ++id) {
+    EXPECT_EQ(per_subject[fmt::format("eddy.public.e.insert.{}", id)], 1) << "row " << id;
+  }
 }
 
 }  // namespace
