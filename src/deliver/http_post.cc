@@ -221,6 +221,13 @@ Result<HttpPostResponse> HttpPost(const HttpUrl& url, TlsTrust* tls,
   if (failure && response.status == 0) {
     try {
       std::rethrow_exception(failure);
+    } catch (const boost::system::system_error& e) {
+      if (e.code() == beast::error::timeout) {
+        return Unavailable(
+            fmt::format("POST {}: timed out after {} ms", url.ToString(), timeout_ms));
+      }
+      // The code's message, not what(): that carries Beast's source location.
+      return Unavailable(fmt::format("POST {}: {}", url.ToString(), e.code().message()));
     } catch (const std::exception& e) {
       return Unavailable(fmt::format("POST {}: {}", url.ToString(), e.what()));
     }

@@ -29,21 +29,44 @@ constexpr const char* kCanonicalSettings =
     "SET DateStyle = 'ISO' SET IntervalStyle = 'iso_8601' SET TimeZone = 'UTC' "
     "SET extra_float_digits = 3 SET bytea_output = 'hex'";
 
-// One trigger function. `row_values` is the VALUES list after rel, op and settings. Not SECURITY
-// DEFINER and no SET clauses: both cost a GUC save/restore on every row. The row is printed
-// under the writer's settings, which go along; eddy reprints the few rows whose text depends on
-// them (Reprint). The doorbell is only read unless eddy armed it: pg_sequence_last_value() is
-// NULL after setval(doorbell, 1, false) and takes no exclusive lock and writes no WAL.
+// One trigger function. `rows` are the records it prints (NEW, OLD). Not SECURITY DEFINER and
+// no SET clauses: both cost a settings save and restore on every row. The rows are printed under
+// the writer's settings, which go along; eddy reprints the few rows whose text depends on them
+// (outbox_capture.cc). Text that could not be read back exactly (DateStyle other than ISO prints
+// zone abbreviations, which are ambiguous; extra_float_digits below 1 rounds floats) is printed
+// under eddy's settings right here instead (print_row, with SET clauses), for such writers only.
+// The doorbell is only read unless eddy armed it: pg_sequence_last_value() is NULL after
+// setval(doorbell, 1, false), and takes no exclusive lock and writes no WAL.
 std::string FunctionSql(std::string_view schema, std::string_view channel, Op op,
-                        std::string_view columns, std::string_view row_values) {
+                        std::string_view columns, std::vector<std::string_view> rows) {
   const std::string doorbell = Connection::QuoteLiteral(fmt::format("{}.doorbell", Q(schema)));
-  const bool has_rows = op != Op::kTruncate;
+  std::string insert;
+  if (rows.empty()) {
+    insert = fmt::format("  INSERT INTO {}.outbox (rel, op) VALUES (TG_ARGV[0]::oid, '{}');\n",
+                         Q(schema), static_cast<char>(op));
+  } else {
+    std::string as_written, as_eddy;
+    for (std::string_view row : rows) {
+      as_written += fmt::format(", {}::text", row);
+      as_eddy += fmt::format(", {}.print_row({})", Q(schema), row);
+    }
+    insert = fmt::format(
+        "  IF pg_catalog.current_setting('DateStyle') LIKE 'ISO,%' AND "
+        "pg_catalog.current_setting('extra_float_digits')::int > 0 THEN\n"
+        "    INSERT INTO {s}.outbox (rel, op, settings{columns}) VALUES (TG_ARGV[0]::oid, "
+        "'{op}', {settings}{as_written});\n"
+        "  ELSE\n"
+        "    INSERT INTO {s}.outbox (rel, op{columns}) VALUES (TG_ARGV[0]::oid, '{op}'{as_eddy});\n"
+        "  END IF;\n",
+        fmt::arg("s", Q(schema)), fmt::arg("columns", columns),
+        fmt::arg("op", static_cast<char>(op)), fmt::arg("settings", kSettingsExpr),
+        fmt::arg("as_written", as_written), fmt::arg("as_eddy", as_eddy));
+  }
   return fmt::format(
       "CREATE OR REPLACE FUNCTION {schema}.{fn}() RETURNS trigger LANGUAGE plpgsql "
       "SECURITY INVOKER AS $eddy$\n"
       "BEGIN\n"
-      "  INSERT INTO {schema}.outbox (rel, op{settings_column}{columns}) VALUES "
-      "(TG_ARGV[0]::oid, '{op}'{settings}{values});\n"
+      "{insert}"
       "  IF pg_catalog.pg_sequence_last_value({doorbell}) IS NULL AND "
       "pg_catalog.nextval({doorbell}) = 1 THEN\n"
       "    PERFORM pg_catalog.pg_notify({channel}, '');\n"
@@ -51,11 +74,16 @@ std::string FunctionSql(std::string_view schema, std::string_view channel, Op op
       "  RETURN NULL;\n"
       "END $eddy$;\n",
       fmt::arg("schema", Q(schema)), fmt::arg("fn", Q(TriggerFunctionName(op))),
-      fmt::arg("settings_column", has_rows ? ", settings" : ""),
-      fmt::arg("settings", has_rows ? fmt::format(", {}", kSettingsExpr) : std::string()),
-      fmt::arg("columns", columns), fmt::arg("op", static_cast<char>(op)),
-      fmt::arg("values", row_values), fmt::arg("doorbell", doorbell),
+      fmt::arg("insert", insert), fmt::arg("doorbell", doorbell),
       fmt::arg("channel", Connection::QuoteLiteral(channel)));
+}
+
+// A row's text under eddy's settings, for writers whose text could not be read back exactly.
+std::string PrintRowFunctionSql(std::string_view schema) {
+  return fmt::format(
+      "CREATE OR REPLACE FUNCTION {s}.print_row(r anyelement) RETURNS text LANGUAGE sql "
+      "STABLE {canonical} AS 'SELECT r::text';\n",
+      fmt::arg("s", Q(schema)), fmt::arg("canonical", kCanonicalSettings));
 }
 
 // eddy's own (never a writer's): a row's text printed under `settings` (kSettingsExpr's form),
@@ -239,10 +267,11 @@ std::string OutboxDdl(std::string_view schema, std::string_view channel) {
       "CREATE SCHEMA IF NOT EXISTS {s};\n"
       "CREATE SEQUENCE IF NOT EXISTS {s}.doorbell;\n",
       fmt::arg("s", Q(schema)));
-  sql += FunctionSql(schema, channel, Op::kInsert, ", new_row", ", NEW::text");
-  sql += FunctionSql(schema, channel, Op::kUpdate, ", old_row, new_row", ", OLD::text, NEW::text");
-  sql += FunctionSql(schema, channel, Op::kDelete, ", old_row", ", OLD::text");
-  sql += FunctionSql(schema, channel, Op::kTruncate, "", "");
+  sql += PrintRowFunctionSql(schema);
+  sql += FunctionSql(schema, channel, Op::kInsert, ", new_row", {"NEW"});
+  sql += FunctionSql(schema, channel, Op::kUpdate, ", old_row, new_row", {"OLD", "NEW"});
+  sql += FunctionSql(schema, channel, Op::kDelete, ", old_row", {"OLD"});
+  sql += FunctionSql(schema, channel, Op::kTruncate, "", {});
   sql += ReprintFunctionSql(schema);
   sql += fmt::format(
       "CREATE TABLE IF NOT EXISTS {s}.outbox (\n"

@@ -14,8 +14,9 @@
 namespace eddy::server {
 
 // `eddy serve`: the capture core plus the network faces. Owns, in order of start: the Engine
-// (log + capture), the watch Hub reading the log, the catalog, the HTTP server with the watch
-// face on it. Stop() runs in reverse and drains HTTP streams first.
+// (log + capture), the watch Hub reading the log, the webhooks and [[consumers]] (log
+// followers), the catalog, the HTTP server with the watch face on it. Stop() runs in reverse and
+// drains HTTP streams first.
 class Service {
  public:
   static Result<std::unique_ptr<Service>> Create(const Config& config);

@@ -40,8 +40,10 @@ TEST(HttpUrlTest, ParsesHttpUrlsAndNamesTheField) {
   ASSERT_TRUE(d.ok());
   EXPECT_EQ(d->port, "80");
   EXPECT_EQ(d->target, "/");
-  EXPECT_NE(ParseHttpUrl("https://x", "webhooks[0].url").status().message().find("https"),
-            std::string::npos);
+  auto secure = ParseHttpUrl("https://x", "webhooks[0].url");
+  ASSERT_TRUE(secure.ok());
+  EXPECT_TRUE(secure->tls);
+  EXPECT_EQ(secure->port, "443");
   EXPECT_NE(ParseHttpUrl("ftp://x", "webhooks[0].url").status().message().find("webhooks[0].url"),
             std::string::npos);
   EXPECT_FALSE(ParseHttpUrl("http://:80/", "f").ok());
