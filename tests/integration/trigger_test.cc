@@ -189,6 +189,38 @@ TEST(TriggerTest, RolledBackTransactionsYieldNothing) {
   EXPECT_NE(json[0].find("\"key\":{\"id\":2}"), std::string::npos) << json[0];
 }
 
+// A writer that read the doorbell before eddy armed it does not ring; when it commits after
+// eddy's read, eddy must still read it soon (it waits for the transactions in progress when it
+// armed), not after triggers.poll_ms, here a minute.
+TEST(TriggerTest, WriterThatMissedTheArmedDoorbellIsNotLeftForThePoll) {
+  const std::string db = NewDatabase();
+  Sql(db, "CREATE TABLE late (id int PRIMARY KEY)");
+  WatcherOptions options = TriggerOptionsFor(db);
+  options.triggers.poll_ms = 60000;
+  auto watcher = StartWatcher(options);
+  Collector got;
+  ASSERT_TRUE(watcher->Subscribe(All(), got.Handlers()).ok());
+  const std::string armed = "SELECT pg_sequence_last_value('eddy.doorbell') IS NULL";
+  auto wait_until_armed = [&] {
+    for (int i = 0; i < 300 && Query(db, armed) != "t"; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return Query(db, armed) == "t";
+  };
+  ASSERT_TRUE(wait_until_armed());
+  // Take the doorbell without ringing, so the writer below finds it unarmed and does not ring.
+  Sql(db, "SELECT nextval('eddy.doorbell')");
+  auto writer = pg::Connection::Connect(db);
+  ASSERT_TRUE(writer.ok()) << writer.status().ToString();
+  ASSERT_TRUE((*writer)->Exec("BEGIN; INSERT INTO late VALUES (1)").ok());
+  // Now ring: eddy arms again and reads while the writer is still open, then waits.
+  Sql(db, "NOTIFY eddy_outbox");
+  ASSERT_TRUE(wait_until_armed());
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_TRUE((*writer)->Exec("COMMIT").ok());
+  ASSERT_TRUE(got.WaitFor(1, std::chrono::seconds(20))) << watcher->Health();
+}
+
 TEST(TriggerTest, ChangesMadeWhileStoppedArriveAfterRestartOnce) {
   const std::string db = NewDatabase();
   Sql(db, "CREATE TABLE s (id int PRIMARY KEY)");
