@@ -27,6 +27,7 @@
 #include "eddy/watcher.h"
 
 #include "bare_reader.h"
+#include "bench_util.h"
 #include "capture/replication_stream.h"
 #include "common/byte_reader.h"
 #include "pg/connection.h"
@@ -34,32 +35,17 @@
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-void Die(const eddy::Status& s, const char* what) {
-  if (s.ok()) return;
-  fmt::print(stderr, "{}: {}\n", what, s.ToString());
-  std::exit(1);
-}
-
-std::unique_ptr<eddy::pg::Connection> Connect(const std::string& conninfo) {
-  auto c = eddy::pg::Connection::Connect(conninfo);
-  Die(c.status(), "connect");
-  return std::move(c).value();
-}
-
-void Exec(eddy::pg::Connection& c, const std::string& sql) {
-  auto r = c.Exec(sql);
-  Die(r.status(), sql.c_str());
-}
+using eddy::bench::Clock;
+using eddy::bench::Connect;
+using eddy::bench::Die;
+using eddy::bench::Exec;
+using eddy::bench::Seconds;
 
 std::string QueryOne(eddy::pg::Connection& c, const std::string& sql) {
   auto r = c.Exec(sql);
   Die(r.status(), sql.c_str());
   return std::string(r->Get(0, 0));
 }
-
-double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
 int64_t NowUnixUs() { return eddy::SystemClock().NowUnixMicros(); }
 
@@ -121,12 +107,8 @@ int main(int argc, char** argv) {
     single = 1000;
     large = 1000;
   }
-  eddy::pg::ThrowawayClusterOptions cluster_options;
-  cluster_options.settings = {{"max_wal_size", "4GB"}};
-  auto cluster = eddy::pg::ThrowawayCluster::Start(cluster_options);
-  Die(cluster.status(), "start PostgreSQL");
-  Die((*cluster)->CreateDatabase("bench"), "create database");
-  const std::string db = (*cluster)->ConnInfo("bench");
+  auto cluster = eddy::bench::StartBenchCluster();
+  const std::string db = cluster->ConnInfo("bench");
   auto admin = Connect(db);
   Exec(*admin, "CREATE TABLE bench (id bigint PRIMARY KEY, v text, n int)");
   Exec(*admin, "CREATE TABLE lat (id bigint PRIMARY KEY)");
@@ -135,24 +117,7 @@ int main(int argc, char** argv) {
   Exec(*admin, "SELECT pg_create_logical_replication_slot('eddy', 'pgoutput')");
 
   // 1. The same WAL for both readers.
-  fmt::print("writing {} single-row transactions (8 clients) and one {}-row transaction...\n",
-             single, large);
-  std::fflush(stdout);
-  {
-    std::vector<std::thread> writers;
-    for (int w = 0; w < 8; ++w) {
-      writers.emplace_back([&, w] {
-        auto conn = Connect(db);
-        for (int64_t i = w; i < single; i += 8) {
-          Exec(*conn, fmt::format("INSERT INTO bench VALUES ({}, 'row {}', {})", i, i, i % 100));
-        }
-      });
-    }
-    for (auto& t : writers) t.join();
-    Exec(*admin, fmt::format("INSERT INTO bench SELECT g, 'row ' || g, g % 100 FROM "
-                             "generate_series({}, {}) g",
-                             single, single + large - 1));
-  }
+  eddy::bench::WriteSingleAndLarge(db, *admin, single, large);
   const std::string end_lsn = QueryOne(*admin, "SELECT pg_current_wal_lsn()");
   const int64_t total = single + large;
 

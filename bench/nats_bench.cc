@@ -22,31 +22,16 @@
 
 #include "eddy/watcher.h"
 
+#include "bench_util.h"
 #include "pg/connection.h"
-#include "pg/throwaway_cluster.h"
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-void Die(const eddy::Status& s, const char* what) {
-  if (s.ok()) return;
-  fmt::print(stderr, "{}: {}\n", what, s.ToString());
-  std::exit(1);
-}
-
-std::unique_ptr<eddy::pg::Connection> Connect(const std::string& conninfo) {
-  auto c = eddy::pg::Connection::Connect(conninfo);
-  Die(c.status(), "connect");
-  return std::move(c).value();
-}
-
-void Exec(eddy::pg::Connection& c, const std::string& sql) {
-  auto r = c.Exec(sql);
-  Die(r.status(), sql.c_str());
-}
-
-double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
+using eddy::bench::Clock;
+using eddy::bench::Connect;
+using eddy::bench::Die;
+using eddy::bench::Exec;
+using eddy::bench::Seconds;
 
 int64_t StreamCount(jsCtx* js, const char* stream) {
   jsStreamInfo* si = nullptr;
@@ -69,35 +54,14 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--single")) single = std::atoll(argv[i + 1]);
     if (!std::strcmp(argv[i], "--large")) large = std::atoll(argv[i + 1]);
   }
-  eddy::pg::ThrowawayClusterOptions cluster_options;
-  cluster_options.settings = {{"max_wal_size", "4GB"}};
-  auto cluster = eddy::pg::ThrowawayCluster::Start(cluster_options);
-  Die(cluster.status(), "start PostgreSQL");
-  Die((*cluster)->CreateDatabase("bench"), "create database");
-  const std::string db = (*cluster)->ConnInfo("bench");
+  auto cluster = eddy::bench::StartBenchCluster();
+  const std::string db = cluster->ConnInfo("bench");
   auto admin = Connect(db);
   Exec(*admin, "CREATE TABLE bench (id bigint PRIMARY KEY, v text, n int)");
   Exec(*admin, "CREATE PUBLICATION eddy FOR ALL TABLES");
   Exec(*admin, "SELECT pg_create_logical_replication_slot('plain', 'pgoutput')");
   Exec(*admin, "SELECT pg_create_logical_replication_slot('pub', 'pgoutput')");
-  fmt::print("writing {} single-row transactions (8 clients) and one {}-row transaction...\n",
-             single, large);
-  std::fflush(stdout);
-  {
-    std::vector<std::thread> writers;
-    for (int w = 0; w < 8; ++w) {
-      writers.emplace_back([&, w] {
-        auto conn = Connect(db);
-        for (int64_t i = w; i < single; i += 8) {
-          Exec(*conn, fmt::format("INSERT INTO bench VALUES ({}, 'row {}', {})", i, i, i % 100));
-        }
-      });
-    }
-    for (auto& t : writers) t.join();
-    Exec(*admin, fmt::format("INSERT INTO bench SELECT g, 'row ' || g, g % 100 FROM "
-                             "generate_series({}, {}) g",
-                             single, single + large - 1));
-  }
+  eddy::bench::WriteSingleAndLarge(db, *admin, single, large);
   const int64_t total = single + large;
   const std::string base = fmt::format("/tmp/eddy-nats-bench-{}", getpid());
 

@@ -27,23 +27,15 @@
 #include "eddy/clock.h"
 #include "eddy/watcher.h"
 
+#include "bench_util.h"
 #include "pg/connection.h"
 #include "pg/process.h"
 #include "pg/throwaway_cluster.h"
 
 namespace {
 
-void Die(const eddy::Status& s, const char* what) {
-  if (s.ok()) return;
-  fmt::print(stderr, "{}: {}\n", what, s.ToString());
-  std::exit(1);
-}
-
-std::unique_ptr<eddy::pg::Connection> Connect(const std::string& conninfo) {
-  auto c = eddy::pg::Connection::Connect(conninfo);
-  Die(c.status(), "connect");
-  return std::move(c).value();
-}
+using eddy::bench::Connect;
+using eddy::bench::Die;
 
 void Exec(eddy::pg::Connection& c, const std::string& sql) { Die(c.Exec(sql).status(), "sql"); }
 

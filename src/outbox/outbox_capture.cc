@@ -31,6 +31,10 @@ int64_t ParseI64(std::string_view s) {
   return v;
 }
 
+// The first wait for transactions that were in progress when the doorbell was armed; it doubles
+// while none of them finishes, up to triggers.poll_ms.
+constexpr int kFirstSettleWaitMs = 2;
+
 bool Retryable(const Status& s) {
   return s.code() != StatusCode::kDataLoss && s.code() != StatusCode::kFailedPrecondition &&
          s.code() != StatusCode::kInvalidArgument && s.code() != StatusCode::kCorruption &&
@@ -232,19 +236,39 @@ Status OutboxCapture::RunSession(Session& session) {
   spdlog::info("capture: streaming outbox {} (trigger mode, channel {})", OutboxTable(t.schema),
                t.channel);
 
-  const std::string arm_sql = ArmDoorbellSql(t.schema);
+  // Arming and the list of transactions then in progress, in one round trip: the second
+  // statement's snapshot is taken after setval() returned.
+  const std::string arm_sql = ArmDoorbellSql(t.schema) + ";\n" + InProgressXidsSql();
   bool armed = false;
+  int64_t armed_at_us = 0;
+  // Transactions in progress just after the last arm that have not finished since: each may have
+  // read the doorbell before the arm (so it will not ring) and commit after a read's snapshot.
+  // While there are any eddy waits briefly, not poll_ms (docs/triggers.md, The doorbell).
+  std::vector<std::string> unsettled;
+  int settle_wait_ms = kFirstSettleWaitMs;
   int64_t last_lock_check_us = clock_.NowSteadyMicros();
   int64_t last_rescan_us = clock_.NowSteadyMicros();
   while (!stop_) {
     EDDY_RETURN_IF_ERROR(DeleteDurable(*sql));
     if (!armed) {
-      // Armed before the read: a transaction committing after the read's snapshot either rang
-      // (and the NOTIFY wakes the wait below) or is seen by a later read.
-      EDDY_RETURN_IF_ERROR(sql->Exec(arm_sql).status());
+      // Armed before the read: a transaction that reads the doorbell after this rings, or
+      // another one that read it after this does (or rolled back: then the poll bounds the wait).
+      EDDY_ASSIGN_OR_RETURN(pg::QueryResult in_progress, sql->Exec(arm_sql));
+      std::vector<std::string> was = std::move(unsettled);
+      unsettled.clear();
+      bool new_ones = false;
+      for (int r = 0; r < in_progress.rows(); ++r) {
+        unsettled.emplace_back(in_progress.Get(r, 0));
+        new_ones = new_ones || std::find(was.begin(), was.end(), unsettled.back()) == was.end();
+      }
+      // Only the same long transactions as before: keep their backed-off wait.
+      if (new_ones) settle_wait_ms = kFirstSettleWaitMs;
       armed = true;
+      armed_at_us = clock_.NowSteadyMicros();
     }
     EDDY_ASSIGN_OR_RETURN(int appended, ReadAndAppend(session, *sql));
+    // A NOTIFY during the read means a writer took the doorbell: it is no longer armed, and no
+    // later writer would ring it. Arm again and read instead of waiting for the poll.
     if (DrainNotifies(*sql)) armed = false;
     const int64_t now = clock_.NowSteadyMicros();
     if (now - last_lock_check_us > 2'000'000) {
@@ -256,12 +280,25 @@ Status OutboxCapture::RunSession(Session& session) {
       last_rescan_us = now;
       EDDY_RETURN_IF_ERROR(installer.InstallMissing().status());
     }
-    if (appended > 0) continue;  // more may have committed meanwhile
-    EDDY_ASSIGN_OR_RETURN(bool rang, WaitForDoorbell(*sql, t.poll_ms));
-    (void)rang;
-    // Rung, or timed out (a ringer may have rolled back): arm again either way. A Wake()
-    // (durable progress, stop) leaves the doorbell armed.
-    armed = armed && !rang && clock_.NowSteadyMicros() - now < int64_t{t.poll_ms} * 1000;
+    if (appended > 0 || !armed) continue;  // more may have committed meanwhile
+    const int wait_ms = unsettled.empty() ? t.poll_ms : std::min(settle_wait_ms, t.poll_ms);
+    EDDY_ASSIGN_OR_RETURN(bool rang, WaitForDoorbell(*sql, wait_ms));
+    const int64_t after_wait = clock_.NowSteadyMicros();
+    // Rung: arm again. Armed for poll_ms without a ring: arm again too (a ringer may have rolled
+    // back). A Wake() (durable progress, stop) leaves the doorbell armed.
+    if (rang || after_wait - armed_at_us >= int64_t{t.poll_ms} * 1000) {
+      armed = false;
+      continue;
+    }
+    if (!unsettled.empty()) {
+      const size_t before = unsettled.size();
+      EDDY_ASSIGN_OR_RETURN(unsettled, StillInProgress(*sql, unsettled));
+      // None finished during a whole wait: a longer transaction; ask less often.
+      if (unsettled.size() == before && after_wait - now >= int64_t{wait_ms} * 1000) {
+        settle_wait_ms = std::min(settle_wait_ms * 2, t.poll_ms);
+      }
+      // Read again: the rows of those that finished are visible now.
+    }
   }
   return Status::Ok();
 }
@@ -275,6 +312,16 @@ bool OutboxCapture::DrainNotifies(pg::Connection& connection) {
     PQfreemem(n);
   }
   return any;
+}
+
+Result<std::vector<std::string>> OutboxCapture::StillInProgress(
+    pg::Connection& connection, const std::vector<std::string>& xids) {
+  EDDY_ASSIGN_OR_RETURN(pg::QueryResult rows,
+                        connection.ExecParams(StillInProgressSql(), {ArrayLiteral(xids)}));
+  std::vector<std::string> out;
+  out.reserve(static_cast<size_t>(rows.rows()));
+  for (int r = 0; r < rows.rows(); ++r) out.emplace_back(rows.Get(r, 0));
+  return out;
 }
 
 Result<bool> OutboxCapture::WaitForDoorbell(pg::Connection& connection, int ms) {

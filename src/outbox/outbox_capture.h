@@ -74,6 +74,9 @@ class OutboxCapture final : public capture::Source {
   // Waits for a NOTIFY on `connection`, a Wake(), or `ms`. Returns whether a NOTIFY came.
   Result<bool> WaitForDoorbell(pg::Connection& connection, int ms);
   bool DrainNotifies(pg::Connection& connection);
+  // Of `xids` (xid8 text), those still in progress.
+  Result<std::vector<std::string>> StillInProgress(pg::Connection& connection,
+                                                   const std::vector<std::string>& xids);
   void Wake();
   bool Sleep(int ms);  // false when stopped
 

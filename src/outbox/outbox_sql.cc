@@ -260,6 +260,15 @@ std::string ArmDoorbellSql(std::string_view schema) {
                      Connection::QuoteLiteral(fmt::format("{}.doorbell", Q(schema))));
 }
 
+std::string InProgressXidsSql() {
+  return "SELECT x::text FROM pg_catalog.pg_snapshot_xip(pg_catalog.pg_current_snapshot()) x";
+}
+
+std::string StillInProgressSql() {
+  return "SELECT x::text FROM pg_catalog.unnest($1::xid8[]) x "
+         "WHERE pg_catalog.pg_xact_status(x) = 'in progress'";
+}
+
 std::string OutboxDdl(std::string_view schema, std::string_view channel) {
   // The functions come before the outbox table: another eddy's event trigger, which fires on the
   // table's creation, recognises an eddy schema by its capture_insert function and leaves it be.

@@ -45,6 +45,12 @@ std::string EventTriggerName(std::string_view schema);
 std::string OutboxTable(std::string_view schema);
 // Arms the doorbell: the next writer to call nextval() gets 1 and notifies.
 std::string ArmDoorbellSql(std::string_view schema);
+// The transactions in progress at this statement's snapshot (xid8 text, one per row). Run right
+// after ArmDoorbellSql: only these can have run their trigger before the arm (without ringing)
+// and still commit outbox rows after a later read's snapshot (docs/triggers.md, The doorbell).
+std::string InProgressXidsSql();
+// Of the xid8s in $1 (an array literal), those still in progress.
+std::string StillInProgressSql();
 
 // The settings whose values change the text of some type, as bits.
 constexpr uint32_t kDateStyle = 1;

@@ -19,19 +19,7 @@ uint32_t Fnv1a(std::string_view s) {
 }
 }  // namespace
 
-std::string_view OpWord(Op op) {
-  switch (op) {
-    case Op::kInsert:
-      return "insert";
-    case Op::kUpdate:
-      return "update";
-    case Op::kDelete:
-      return "delete";
-    case Op::kTruncate:
-      return "truncate";
-  }
-  return "unknown";
-}
+std::string_view OpWord(Op op) { return OpName(op); }
 
 std::string LengthSafeName(std::string_view name) {
   if (name.size() <= kMaxIdentifierBytes) return std::string(name);

@@ -416,37 +416,14 @@ TEST(CaptureTest, PostgresRestartsUnderLoadLoseNothing) {
   Subscription sub;
   sub.table = "load";
   ASSERT_TRUE(watcher->Subscribe(sub, got.Handlers()).ok());
-  std::atomic<int> committed{0};
-  std::atomic<bool> stop{false};
-  std::thread writer([&] {
-    std::unique_ptr<pg::Connection> conn;
-    int next = 1;
-    while (!stop) {
-      if (!conn) {
-        auto c = pg::Connection::Connect(db);
-        if (!c.ok()) {
-          std::this_thread::sleep_for(std::chrono::milliseconds(50));
-          continue;
-        }
-        conn = std::move(c).value();
-      }
-      // Only ids whose commit returned are counted; a commit lost in a crash is retried.
-      auto r = conn->Exec(fmt::format("INSERT INTO load VALUES ({}) ON CONFLICT DO NOTHING", next));
-      if (r.ok()) {
-        committed = next++;
-      } else {
-        conn.reset();
-      }
-    }
-  });
+  // Only ids whose commit returned are counted; a commit lost in a crash is retried.
+  LoadWriter writer(db, "load", {.survive_restarts = true});
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   ASSERT_TRUE(Cluster().Restart(pg::StopMode::kFast).ok());
   std::this_thread::sleep_for(std::chrono::milliseconds(800));
   ASSERT_TRUE(Cluster().Restart(pg::StopMode::kImmediate).ok());
   std::this_thread::sleep_for(std::chrono::milliseconds(800));
-  stop = true;
-  writer.join();
-  int n = committed.load();
+  int n = writer.Stop();
   ASSERT_GT(n, 10);
   int rows = std::stoi(Query(db, "SELECT count(*) FROM load"));
   ASSERT_TRUE(got.WaitFor(static_cast<size_t>(rows), std::chrono::seconds(60)))

@@ -202,29 +202,15 @@ TEST(ConsumerTest, StoppingAndReopeningMidStreamLosesNothing) {
     ++deliveries;
     return Status::Ok();
   };
-  std::atomic<bool> stop{false};
-  std::atomic<int> next{1};
-  std::thread writer;
+  std::unique_ptr<LoadWriter> writer;
   for (int round = 0; round < 3; ++round) {
     auto watcher = StartWatcher(wo);
     auto consumer = Consumer::Open(*watcher, ConsumerFor(wo, "restart"), h);
     ASSERT_TRUE(consumer.ok()) << consumer.status().ToString();
-    if (round == 0) {
-      writer = std::thread([&] {
-        auto conn = pg::Connection::Connect(db);
-        ASSERT_TRUE(conn.ok());
-        while (!stop) {
-          int id = next.load();
-          ASSERT_TRUE((*conn)->Exec(fmt::format("INSERT INTO k VALUES ({})", id)).ok());
-          next = id + 1;
-        }
-      });
-    }
+    if (round == 0) writer = std::make_unique<LoadWriter>(db, "k");
     std::this_thread::sleep_for(std::chrono::milliseconds(round == 2 ? 300 : 1200));
     if (round == 2) {
-      stop = true;
-      writer.join();
-      const int64_t total = next.load() - 1;
+      const int64_t total = writer->Stop();
       ASSERT_TRUE(WaitUntil([&] {
         std::lock_guard<std::mutex> lock(mu);
         return static_cast<int64_t>(seen.size()) == total;
@@ -583,15 +569,10 @@ TEST(WebhookTest, ServeStartsConfiguredWebhooksAndResumesAfterARestart) {
     for (const auto& [id, v] : Changes(hook.Posts())) out.insert(id);
     return out;
   };
-  auto slot_active = [&] {
-    return Query(db,
-                 "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'serve_hook' "
-                 "AND active") == "1";
-  };
   {
     auto eddy = serve();
     ASSERT_TRUE(eddy->WaitForOutput("eddy serving", std::chrono::seconds(30))) << eddy->Output();
-    ASSERT_TRUE(WaitUntil(slot_active)) << eddy->Output();
+    ASSERT_TRUE(WaitForActiveSlot(db, "serve_hook")) << eddy->Output();
     Sql(db, "INSERT INTO s SELECT generate_series(1, 5)");
     ASSERT_TRUE(WaitUntil([&] { return ids().size() == 5; })) << eddy->Output();
     std::string metrics;
@@ -634,15 +615,10 @@ TEST(ConsumeCommandTest, ServeRunsConfiguredExecConsumersAndTheyResume) {
     for (std::string line; std::getline(in, line);) v.push_back(line);
     return v;
   };
-  auto slot_active = [&] {
-    return Query(db,
-                 "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'serve_consumer' "
-                 "AND active") == "1";
-  };
   {
     auto eddy = serve();
     ASSERT_TRUE(eddy->WaitForOutput("eddy serving", std::chrono::seconds(30))) << eddy->Output();
-    ASSERT_TRUE(WaitUntil(slot_active)) << eddy->Output();
+    ASSERT_TRUE(WaitForActiveSlot(db, "serve_consumer")) << eddy->Output();
     Sql(db, "INSERT INTO c VALUES (1, 'a'), (2, 'b'); INSERT INTO skipped VALUES (1)");
     Sql(db, "UPDATE c SET v = 'x'");  // not in ops
     Sql(db, "DELETE FROM c WHERE id = 1");
@@ -683,11 +659,7 @@ TEST(ConsumeCommandTest, ExecRunsPerChangeParksFailuresAndReplays) {
   {
     Subprocess consumer(eddy({"consume", "--name", "ex", "--exec", exec, "--max-attempts", "2",
                               "--backoff-min-ms", "1", "--backoff-max-ms", "5"}));
-    ASSERT_TRUE(WaitUntil([&] {
-      return Query(db,
-                   "SELECT count(*) FROM pg_replication_slots WHERE slot_name = "
-                   "'consume_exec' AND active") == "1";
-    })) << consumer.Output();
+    ASSERT_TRUE(WaitForActiveSlot(db, "consume_exec")) << consumer.Output();
     Sql(db, "INSERT INTO e VALUES (1, 'ok1'), (2, 'bad'), (3, 'ok3')");
     Sql(db, "UPDATE e SET v = 'after' WHERE id = 2");
     Sql(db, "UPDATE e SET v = 'ok1b' WHERE id = 1");
@@ -728,18 +700,8 @@ TEST(ConsumeCommandTest, ExecRunsPerChangeParksFailuresAndReplays) {
 
 TEST(JetStreamConsumerTest, DeliversFromADurableConsumerInOrderAndResumes) {
   // A nats-server with JetStream on a free port; the Watcher's NATS sink publishes to it.
-  int port = 0;
-  {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-    socklen_t len = sizeof(addr);
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    port = ntohs(addr.sin_port);
-    ::close(fd);
-  }
+  const int port = FreeLoopbackPort();
+  ASSERT_NE(port, 0);
   Subprocess nats({"/usr/sbin/nats-server", "-js", "-a", "127.0.0.1", "-p", std::to_string(port),
                    "-sd", TempDir()});
   ASSERT_TRUE(nats.WaitForOutput("Server is ready", std::chrono::seconds(20))) << nats.Output();

@@ -1,6 +1,8 @@
 #include "harness.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -8,7 +10,9 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -185,6 +189,83 @@ bool Subprocess::WaitForOutput(const std::string& needle, std::chrono::seconds t
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   return false;
+}
+
+bool WaitForActiveSlot(const std::string& conninfo, const std::string& slot,
+                       std::chrono::seconds timeout) {
+  const std::string sql = fmt::format(
+      "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{}' AND active", slot);
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (Query(conninfo, sql) == "1") return true;
+  }
+  return false;
+}
+
+int FreeLoopbackPort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) {
+    ADD_FAILURE() << "socket: " << std::strerror(errno);
+    return 0;
+  }
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  int port = 0;
+  socklen_t len = sizeof(addr);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    ADD_FAILURE() << "bind to 127.0.0.1:0: " << std::strerror(errno);
+  } else {
+    port = ntohs(addr.sin_port);
+  }
+  ::close(fd);
+  return port;
+}
+
+LoadWriter::LoadWriter(std::string conninfo, std::string table, Options options)
+    : thread_([this, conninfo = std::move(conninfo), table = std::move(table), options] {
+        Run(conninfo, table, options);
+      }) {}
+
+LoadWriter::~LoadWriter() { Stop(); }
+
+int LoadWriter::Stop() {
+  stop_ = true;
+  if (thread_.joinable()) thread_.join();
+  return Committed();
+}
+
+void LoadWriter::Run(const std::string& conninfo, const std::string& table, Options options) {
+  const char* on_conflict = options.survive_restarts ? " ON CONFLICT DO NOTHING" : "";
+  std::unique_ptr<pg::Connection> conn;
+  while (!stop_) {
+    if (!conn) {
+      auto c = pg::Connection::Connect(conninfo);
+      if (!c.ok()) {
+        if (!options.survive_restarts) {
+          ADD_FAILURE() << "load writer: " << c.status().ToString();
+          return;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        continue;
+      }
+      conn = std::move(c).value();
+    }
+    const int id = committed_.load() + 1;
+    auto r = conn->Exec(fmt::format("INSERT INTO {} VALUES ({}){}", table, id, on_conflict));
+    if (r.ok()) {
+      committed_ = id;
+    } else if (options.survive_restarts) {
+      conn.reset();
+    } else {
+      ADD_FAILURE() << "load writer: " << r.status().ToString();
+      return;
+    }
+    if (options.pause.count() > 0) std::this_thread::sleep_for(options.pause);
+  }
 }
 
 WatcherOptions OptionsFor(const std::string& conninfo, const std::string& slot) {

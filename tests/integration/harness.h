@@ -4,10 +4,12 @@
 // free loopback port, as the postgres user when run as root), a fresh database per test, and a
 // collector of delivered changes.
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -71,6 +73,44 @@ class Subprocess {
  private:
   int pid_ = -1;
   std::string out_;
+};
+
+// Waits until the replication slot `slot` exists and a walsender streams from it; false on timeout.
+// Rows committed before that are not the slot's to capture.
+bool WaitForActiveSlot(const std::string& conninfo, const std::string& slot,
+                       std::chrono::seconds timeout = std::chrono::seconds(30));
+
+// A TCP port on 127.0.0.1 that was free a moment ago (bound, read back and closed); 0 on failure.
+int FreeLoopbackPort();
+
+// The write load under which tests kill or restart things: a thread inserting ids 1, 2, 3, ...
+// into `table` (first column), one single-row transaction each, until stopped.
+class LoadWriter {
+ public:
+  struct Options {
+    std::chrono::milliseconds pause{0};  // between inserts
+    // Reconnect after an error (PostgreSQL restarting) and retry the same id with ON CONFLICT DO
+    // NOTHING, since a commit whose answer was lost may have happened. Otherwise an error fails
+    // the test and ends the writer.
+    bool survive_restarts = false;
+  };
+  LoadWriter(std::string conninfo, std::string table, Options options);
+  LoadWriter(std::string conninfo, std::string table)
+      : LoadWriter(std::move(conninfo), std::move(table), Options{}) {}
+  ~LoadWriter();
+  LoadWriter(const LoadWriter&) = delete;
+  LoadWriter& operator=(const LoadWriter&) = delete;
+  // Stops and joins the thread; returns Committed().
+  int Stop();
+  // The highest id whose commit returned: ids 1..Committed() are in the table.
+  int Committed() const { return committed_.load(); }
+
+ private:
+  void Run(const std::string& conninfo, const std::string& table, Options options);
+
+  std::atomic<bool> stop_{false};
+  std::atomic<int> committed_{0};
+  std::thread thread_;
 };
 
 // Options for a Watcher on `conninfo` with its own data dir. Slots are cluster-wide, so the

@@ -12,8 +12,6 @@
 
 #include <fmt/format.h>
 #include <nats/nats.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -23,26 +21,12 @@
 namespace eddy::testing {
 namespace {
 
-int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  int port = ntohs(addr.sin_port);
-  ::close(fd);
-  return port;
-}
-
 // One nats-server with JetStream; optionally a member of a cluster.
 class NatsServer {
  public:
   NatsServer(std::string name = "n1", int cluster_port = 0, std::vector<int> routes = {})
       : name_(std::move(name)),
-        port_(FreePort()),
+        port_(FreeLoopbackPort()),
         cluster_port_(cluster_port),
         routes_(std::move(routes)),
         store_(TempDir()) {
@@ -384,7 +368,7 @@ TEST(NatsTest, EdgeStopsWithDataLossWhenTheStreamRemovedWhatItHadNotRead) {
 }
 
 TEST(NatsTest, ClusterLosesNothingWhenTheStreamLeaderDies) {
-  std::vector<int> cluster_ports = {FreePort(), FreePort(), FreePort()};
+  std::vector<int> cluster_ports = {FreeLoopbackPort(), FreeLoopbackPort(), FreeLoopbackPort()};
   std::vector<std::unique_ptr<NatsServer>> nodes;
   for (int i = 0; i < 3; ++i) {
     std::vector<int> routes;
@@ -453,34 +437,14 @@ TEST(NatsTest, KilledLeaderUnderLoadLeavesEveryChangeInTheStreamOnce) {
                                     "e",          "--detail",        "id"};
   };
   Subprocess leader(eddy());
-  bool slot_ready = false;
-  for (int i = 0; i < 300 && !slot_ready; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    slot_ready = Query(db,
-                       "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'elect_nats' "
-                       "AND active") == "1";
-  }
-  ASSERT_TRUE(slot_ready) << leader.Output();
+  ASSERT_TRUE(WaitForActiveSlot(db, "elect_nats")) << leader.Output();
   Subprocess standby(eddy());
-  std::atomic<bool> stop{false};
-  std::atomic<int> next{1};
-  std::thread writer([&] {
-    auto conn = pg::Connection::Connect(db);
-    ASSERT_TRUE(conn.ok());
-    while (!stop) {
-      int id = next.load();
-      ASSERT_TRUE((*conn)->Exec(fmt::format("INSERT INTO e VALUES ({})", id)).ok());
-      next = id + 1;
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-  });
+  LoadWriter writer(db, "e", {.pause = std::chrono::milliseconds(2)});
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   leader.Kill(SIGKILL);
   ASSERT_TRUE(standby.WaitForOutput("\"key\"", std::chrono::seconds(15))) << standby.Output();
   std::this_thread::sleep_for(std::chrono::milliseconds(1000));
-  stop = true;
-  writer.join();
-  const int total = next.load() - 1;
+  const int total = writer.Stop();
   ASSERT_GT(total, 10);
   StreamProbe probe(nats.url());
   ASSERT_TRUE(probe.WaitForCount("EDDY", total, std::chrono::seconds(30)))

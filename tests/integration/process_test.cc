@@ -1,7 +1,6 @@
 // The eddy binary and the example program as separate processes: kill -9 mid-stream and
 // restart, a killed leader replaced by its standby, `eddy status`, and bad input at the CLI.
 
-#include <atomic>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -41,26 +40,9 @@ TEST(EddyProcessTest, KillNineMidStreamLosesAndDuplicatesNothing) {
   auto first = std::make_unique<Child>(Eddy({"--database", db, "--slot", "k9", "--data-dir", data,
                                              "tail", "--table", "k", "--detail", "id"}));
   // Rows committed before the slot exists are not eddy's to capture: wait for it.
-  bool slot_ready = false;
-  for (int i = 0; i < 300 && !slot_ready; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    slot_ready = Query(db,
-                       "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'k9' "
-                       "AND active") == "1";
-  }
-  ASSERT_TRUE(slot_ready) << first->Output();
+  ASSERT_TRUE(WaitForActiveSlot(db, "k9")) << first->Output();
   // Writers commit while eddy is killed and restarted.
-  std::atomic<bool> stop{false};
-  std::atomic<int> next{1};
-  std::thread writer([&] {
-    auto conn = pg::Connection::Connect(db);
-    ASSERT_TRUE(conn.ok());
-    while (!stop) {
-      int id = next.load();
-      ASSERT_TRUE((*conn)->Exec(fmt::format("INSERT INTO k VALUES ({})", id)).ok());
-      next = id + 1;
-    }
-  });
+  LoadWriter writer(db, "k");
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   first->Kill(SIGKILL);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
@@ -68,9 +50,7 @@ TEST(EddyProcessTest, KillNineMidStreamLosesAndDuplicatesNothing) {
                                               "tail", "--table", "k", "--detail", "id"}));
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   second->Kill(SIGKILL);
-  stop = true;
-  writer.join();
-  const int total = next.load() - 1;
+  const int total = writer.Stop();
   ASSERT_GT(total, 10);
   // A third run catches up, then prints the whole log from the start.
   Child reader(Eddy({"--database", db, "--slot", "k9", "--data-dir", data, "tail", "--table", "k",
@@ -126,27 +106,9 @@ TEST(EddyProcessTest, StandbyTakesOverUnderLoadAndTheConsumersSeeEveryChange) {
                  "e", "--detail", "id"});
   };
   Child leader(tail());
-  bool slot_ready = false;
-  for (int i = 0; i < 300 && !slot_ready; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    slot_ready = Query(db,
-                       "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'elect' "
-                       "AND active") == "1";
-  }
-  ASSERT_TRUE(slot_ready) << leader.Output();
+  ASSERT_TRUE(WaitForActiveSlot(db, "elect")) << leader.Output();
   Child standby(tail());
-  std::atomic<bool> stop{false};
-  std::atomic<int> next{1};
-  std::thread writer([&] {
-    auto conn = pg::Connection::Connect(db);
-    ASSERT_TRUE(conn.ok());
-    while (!stop) {
-      int id = next.load();
-      ASSERT_TRUE((*conn)->Exec(fmt::format("INSERT INTO e VALUES ({})", id)).ok());
-      next = id + 1;
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-  });
+  LoadWriter writer(db, "e", {.pause = std::chrono::milliseconds(2)});
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   EXPECT_EQ(CountLines(standby.Output(), "\"key\""), 0) << "the standby must not capture";
   leader.Kill(SIGKILL);
@@ -155,9 +117,7 @@ TEST(EddyProcessTest, StandbyTakesOverUnderLoadAndTheConsumersSeeEveryChange) {
   auto took = std::chrono::steady_clock::now() - killed_at;
   EXPECT_LT(took, std::chrono::seconds(5)) << "takeover is expected within 5 s";
   std::this_thread::sleep_for(std::chrono::milliseconds(1000));
-  stop = true;
-  writer.join();
-  const int total = next.load() - 1;
+  const int total = writer.Stop();
   ASSERT_TRUE(standby.WaitForOutput(fmt::format("\"id\":{}}}", total), std::chrono::seconds(20)))
       << standby.Output().substr(0, 2000);
   std::set<int> ids;
@@ -179,14 +139,7 @@ TEST(EddyProcessTest, StatusShowsSlotLagAndLeader) {
   Sql(db, "CREATE TABLE st (id int PRIMARY KEY)");
   std::string data = TempDir();
   Child running(Eddy({"--database", db, "--data-dir", data, "--slot", "st_slot", "tail"}));
-  bool ready = false;
-  for (int i = 0; i < 100 && !ready; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    ready = Query(db,
-                  "SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'st_slot' "
-                  "AND active") == "1";
-  }
-  ASSERT_TRUE(ready) << running.Output();
+  ASSERT_TRUE(WaitForActiveSlot(db, "st_slot", std::chrono::seconds(10))) << running.Output();
   Child status(Eddy({"--database", db, "--data-dir", data, "--slot", "st_slot", "status"}));
   EXPECT_EQ(status.Wait(std::chrono::seconds(20)), 0);
   std::string out = status.Output();

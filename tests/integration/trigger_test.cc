@@ -2,7 +2,6 @@
 // mode for the same SQL, big rows, rollbacks, changes made while eddy is stopped, kill -9 without
 // duplicates, PostgreSQL restarts, partitioned tables, long names and `eddy triggers --cleanup`.
 
-#include <atomic>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -88,32 +87,53 @@ const char* kWorkload[] = {
     "INSERT INTO comp VALUES (2, 'k', 'v', 42)",
 };
 
+// The test's database captured in trigger mode beside a reference database captured in logical
+// mode, both with kSchema and each subscribed to every change.
+struct BothModes {
+  std::string db;         // trigger mode
+  std::string reference;  // logical mode
+  std::unique_ptr<Watcher> triggers;
+  std::unique_ptr<Watcher> logical;
+  Collector got;   // from `triggers`
+  Collector want;  // from `logical`
+
+  void Start(const std::string& reference_name, const std::string& reference_slot) {
+    db = NewDatabase();
+    reference = NewDatabaseNamed(reference_name);
+    Sql(db, kSchema);
+    Sql(reference, kSchema);
+    triggers = StartWatcher(TriggerOptionsFor(db));
+    logical = StartWatcher(OptionsFor(reference, reference_slot));
+    ASSERT_TRUE(triggers && logical);
+    ASSERT_TRUE(triggers->Subscribe(All(), got.Handlers()).ok());
+    ASSERT_TRUE(logical->Subscribe(All(), want.Handlers()).ok());
+  }
+
+  // Waits for `expected` changes from both and compares them one by one.
+  void ExpectSameJson(size_t expected) {
+    ASSERT_TRUE(want.WaitFor(expected)) << logical->Health();
+    ASSERT_TRUE(got.WaitFor(expected)) << triggers->Health();
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    auto got_json = got.Json();
+    auto want_json = want.Json();
+    ASSERT_EQ(got_json.size(), want_json.size());
+    for (size_t i = 0; i < want_json.size(); ++i) {
+      EXPECT_EQ(Comparable(got_json[i]), Comparable(want_json[i])) << "change " << i;
+    }
+  }
+};
+
 TEST(TriggerTest, SameJsonAsLogicalModeForTheSameSql) {
-  const std::string db = NewDatabase();
-  const std::string reference = NewDatabaseNamed("trigger_reference_logical");
-  Sql(db, kSchema);
-  Sql(reference, kSchema);
-  auto triggers = StartWatcher(TriggerOptionsFor(db));
-  auto logical = StartWatcher(OptionsFor(reference, "trigger_reference"));
-  Collector got, want;
-  ASSERT_TRUE(triggers->Subscribe(All(), got.Handlers()).ok());
-  ASSERT_TRUE(logical->Subscribe(All(), want.Handlers()).ok());
+  BothModes modes;
+  ASSERT_NO_FATAL_FAILURE(modes.Start("trigger_reference_logical", "trigger_reference"));
+  const std::string& db = modes.db;
   for (const char* sql : kWorkload) {
     Sql(db, sql);
-    Sql(reference, sql);
+    Sql(modes.reference, sql);
   }
-  const size_t expected = 19;
-  ASSERT_TRUE(want.WaitFor(expected)) << logical->Health();
-  ASSERT_TRUE(got.WaitFor(expected)) << triggers->Health();
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  auto got_json = got.Json();
-  auto want_json = want.Json();
-  ASSERT_EQ(got_json.size(), want_json.size());
-  for (size_t i = 0; i < want_json.size(); ++i) {
-    EXPECT_EQ(Comparable(got_json[i]), Comparable(want_json[i])) << "change " << i;
-  }
+  ASSERT_NO_FATAL_FAILURE(modes.ExpectSameJson(19));
   // Transactions stay whole: same begin/change/commit sequence.
-  EXPECT_EQ(got.Events(), want.Events());
+  EXPECT_EQ(modes.got.Events(), modes.want.Events());
   // Outbox rows are deleted once durable.
   bool emptied = false;
   for (int i = 0; i < 100 && !emptied; ++i) {
@@ -126,15 +146,10 @@ TEST(TriggerTest, SameJsonAsLogicalModeForTheSameSql) {
 // Writers print rows under their own settings; eddy prints the rows whose text depends on them
 // again under its own, so the JSON still matches logical mode's.
 TEST(TriggerTest, WriterSettingsDoNotChangeTheJson) {
-  const std::string db = NewDatabase();
-  const std::string reference = NewDatabaseNamed("trigger_reference_settings");
-  Sql(db, kSchema);
-  Sql(reference, kSchema);
-  auto triggers = StartWatcher(TriggerOptionsFor(db));
-  auto logical = StartWatcher(OptionsFor(reference, "trigger_reference_settings"));
-  Collector got, want;
-  ASSERT_TRUE(triggers->Subscribe(All(), got.Handlers()).ok());
-  ASSERT_TRUE(logical->Subscribe(All(), want.Handlers()).ok());
+  BothModes modes;
+  ASSERT_NO_FATAL_FAILURE(modes.Start("trigger_reference_settings", "trigger_reference_settings"));
+  const std::string& db = modes.db;
+  const std::string& reference = modes.reference;
   // Settings that print some values differently: read back and printed again by eddy...
   const std::string reprinted =
       "SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres_verbose'; "
@@ -160,16 +175,7 @@ TEST(TriggerTest, WriterSettingsDoNotChangeTheJson) {
       "SET DateStyle = 'ISO, DMY'; SET TimeZone = 'UTC'; SET IntervalStyle = 'iso_8601'; "
       "SET extra_float_digits = 2; UPDATE t SET f8 = 0.3, iv = '2 hours' WHERE id = 20");
   Sql(reference, "UPDATE t SET f8 = 0.3, iv = '2 hours' WHERE id = 20");
-  const size_t expected = 21;
-  ASSERT_TRUE(want.WaitFor(expected)) << logical->Health();
-  ASSERT_TRUE(got.WaitFor(expected)) << triggers->Health();
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  auto got_json = got.Json();
-  auto want_json = want.Json();
-  ASSERT_EQ(got_json.size(), want_json.size());
-  for (size_t i = 0; i < want_json.size(); ++i) {
-    EXPECT_EQ(Comparable(got_json[i]), Comparable(want_json[i])) << "change " << i;
-  }
+  modes.ExpectSameJson(21);
 }
 
 TEST(TriggerTest, RolledBackTransactionsYieldNothing) {
@@ -272,26 +278,14 @@ TEST(TriggerTest, KillNineMidStreamLosesAndDuplicatesNothing) {
   auto first = std::make_unique<Subprocess>(args({"tail", "--table", "k", "--detail", "id"}));
   ASSERT_TRUE(first->WaitForOutput("capture: streaming outbox", std::chrono::seconds(30)))
       << first->Output();
-  std::atomic<bool> stop{false};
-  std::atomic<int> next{1};
-  std::thread writer([&] {
-    auto conn = pg::Connection::Connect(db);
-    ASSERT_TRUE(conn.ok());
-    while (!stop) {
-      int id = next.load();
-      ASSERT_TRUE((*conn)->Exec(fmt::format("INSERT INTO k VALUES ({})", id)).ok());
-      next = id + 1;
-    }
-  });
+  LoadWriter writer(db, "k");
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   first->Kill(SIGKILL);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   auto second = std::make_unique<Subprocess>(args({"tail", "--table", "k", "--detail", "id"}));
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   second->Kill(SIGKILL);
-  stop = true;
-  writer.join();
-  const int total = next.load() - 1;
+  const int total = writer.Stop();
   ASSERT_GT(total, 10);
   Subprocess reader(args({"tail", "--table", "k", "--detail", "id", "--from", "start", "--count",
                           std::to_string(total + 1), "--timeout", "20"}));
@@ -310,36 +304,13 @@ TEST(TriggerTest, PostgresRestartsUnderLoadLoseNothing) {
   Subscription sub;
   sub.table = "load";
   ASSERT_TRUE(watcher->Subscribe(sub, got.Handlers()).ok());
-  std::atomic<int> committed{0};
-  std::atomic<bool> stop{false};
-  std::thread writer([&] {
-    std::unique_ptr<pg::Connection> conn;
-    int next = 1;
-    while (!stop) {
-      if (!conn) {
-        auto c = pg::Connection::Connect(db);
-        if (!c.ok()) {
-          std::this_thread::sleep_for(std::chrono::milliseconds(50));
-          continue;
-        }
-        conn = std::move(c).value();
-      }
-      auto r = conn->Exec(fmt::format("INSERT INTO load VALUES ({}) ON CONFLICT DO NOTHING", next));
-      if (r.ok()) {
-        committed = next++;
-      } else {
-        conn.reset();
-      }
-    }
-  });
+  LoadWriter writer(db, "load", {.survive_restarts = true});
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   ASSERT_TRUE(Cluster().Restart(pg::StopMode::kFast).ok());
   std::this_thread::sleep_for(std::chrono::milliseconds(800));
   ASSERT_TRUE(Cluster().Restart(pg::StopMode::kImmediate).ok());
   std::this_thread::sleep_for(std::chrono::milliseconds(800));
-  stop = true;
-  writer.join();
-  const int n = committed.load();
+  const int n = writer.Stop();
   ASSERT_GT(n, 10);
   const int rows = std::stoi(Query(db, "SELECT count(*) FROM load"));
   ASSERT_TRUE(got.WaitFor(static_cast<size_t>(rows), std::chrono::seconds(60)))
