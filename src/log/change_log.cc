@@ -89,8 +89,17 @@ Result<ScanResult> ScanSegment(const File& file) {
                          "record checksum mismatch followed by valid records: the segment is "
                          "corrupted (not a torn write); move it away to recover the log up to it");
       }
-      spdlog::warn("change log segment {}: torn record at offset {}; dropping {} bytes",
-                   file.path(), offset, size - offset);
+      // Segments are zero-filled ahead of use (Preallocate): an all-zero header is where the
+      // written data ends, not a torn write, and not worth a warning.
+      bool zero_fill = std::all_of(header, header + sizeof(header), [](char c) { return c == 0; });
+      if (zero_fill) {
+        spdlog::debug(
+            "change log segment {}: written data ends at offset {} ({} bytes zero-filled)",
+            file.path(), offset, size - offset);
+      } else {
+        spdlog::warn("change log segment {}: torn record at offset {}; dropping {} bytes",
+                     file.path(), offset, size - offset);
+      }
       break;
     }
     if (outcome != RecordScanner::Outcome::kRecord) {

@@ -17,6 +17,7 @@
 #include "harness.h"
 #include "nats/jetstream_feed.h"
 #include "nats/message_codec.h"
+#include "server/engine.h"
 
 namespace eddy::testing {
 namespace {
@@ -168,6 +169,24 @@ TEST(NatsTest, EveryChangeArrivesOnceWithSubjectsAndHeadersAcrossRestart) {
     Sql(db, "INSERT INTO \"we.ird\" VALUES ('a.b c*>')");
     Sql(db, "TRUNCATE t");
     ASSERT_TRUE(probe.WaitForCount("EDDY", 7)) << watcher->Health();
+    // The sink's metrics say the same once the PubAcks are in: 7 published, nothing in flight,
+    // no backlog, connected.
+    auto* engine = dynamic_cast<server::Engine*>(watcher.get());
+    ASSERT_NE(engine, nullptr);
+    std::string metrics;
+    for (int i = 0; i < 200; ++i) {
+      metrics = engine->MetricsText();
+      if (metrics.find("\neddy_nats_published_total 7\n") != std::string::npos &&
+          metrics.find("\neddy_nats_backlog_bytes 0\n") != std::string::npos) {
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_NE(metrics.find("\neddy_nats_published_total 7\n"), std::string::npos) << metrics;
+    EXPECT_NE(metrics.find("\neddy_nats_in_flight_messages 0\n"), std::string::npos) << metrics;
+    EXPECT_NE(metrics.find("\neddy_nats_backlog_bytes 0\n"), std::string::npos) << metrics;
+    EXPECT_NE(metrics.find("\neddy_nats_connected 1\n"), std::string::npos) << metrics;
+    EXPECT_NE(metrics.find("\neddy_nats_publish_errors_total 0\n"), std::string::npos) << metrics;
     watcher->Stop();
   }
   auto messages = probe.ReadAll("EDDY");
