@@ -76,6 +76,23 @@ void ExecConsumers::Stop() {
   for (const auto& c : consumers_) c->Stop();
 }
 
+std::vector<std::pair<std::string, Consumer*>> ExecConsumers::Started() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::pair<std::string, Consumer*>> out;
+  for (size_t i = 0; i < consumers_.size(); ++i) {
+    out.emplace_back(options_[i].consumer.name, consumers_[i].get());
+  }
+  return out;
+}
+
+Consumer* ExecConsumers::Find(std::string_view name) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (size_t i = 0; i < consumers_.size(); ++i) {
+    if (options_[i].consumer.name == name) return consumers_[i].get();
+  }
+  return nullptr;
+}
+
 std::string ExecConsumers::MetricsText() const { return metrics_.RenderText(); }
 
 }  // namespace eddy::deliver

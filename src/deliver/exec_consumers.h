@@ -3,6 +3,8 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "eddy/consumer.h"
@@ -15,8 +17,9 @@ namespace eddy::deliver {
 
 // The [[consumers]] of one eddy process: each an eddy::Consumer of the process's Watcher whose
 // handler runs a shell command (ExecHandlers), with the same cursor, retries, parking and replay
-// as `eddy consume --exec` (so `eddy consume --name N --parked ...` manages its parked changes
-// once the process is stopped). Metrics, labelled consumer="<name>": eddy_consumer_acknowledged_
+// as `eddy consume --exec`: the serve HTTP routes /v1/consumers/... (server/consumer_admin.h)
+// manage its parked changes while the process runs, `eddy consume --name N --parked ...` once it
+// is stopped. Metrics, labelled consumer="<name>": eddy_consumer_acknowledged_
 // total, eddy_consumer_failures_total, eddy_consumer_parked_changes, eddy_consumer_in_flight and
 // eddy_consumer_up (0 once a consumer ended, e.g. its cursor fell out of the log's retention).
 // Threading: Start/Stop from the owner's thread; MetricsText from any thread.
@@ -34,6 +37,10 @@ class ExecConsumers {
   // Prometheus text of the consumers' metrics ("" when there are none).
   std::string MetricsText() const;
   size_t size() const { return options_.size(); }
+  // The started consumers by name, for the admin routes (thread-safe; Consumer is too). The
+  // pointers stay valid until the ExecConsumers is destroyed.
+  std::vector<std::pair<std::string, Consumer*>> Started() const;
+  Consumer* Find(std::string_view name) const;
 
  private:
   std::vector<ExecConsumerOptions> options_;

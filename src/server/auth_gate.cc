@@ -57,7 +57,7 @@ class AuthGate final : public watch::Gate {
 
 }  // namespace
 
-Result<std::unique_ptr<watch::Gate>> MakeAuthGate(const AuthConfig& config) {
+Result<std::unique_ptr<auth::JwtVerifier>> MakeJwtVerifier(const AuthConfig& config) {
   std::unique_ptr<auth::JwtVerifier> verifier;
   if (!config.hs256_secret.empty()) {
     EDDY_ASSIGN_OR_RETURN(verifier, auth::JwtVerifier::Hs256(config.hs256_secret));
@@ -70,6 +70,11 @@ Result<std::unique_ptr<watch::Gate>> MakeAuthGate(const AuthConfig& config) {
         "auth: no key to verify tokens: set auth.hs256_secret or auth.rs256_public_key_file, or "
         "auth.mode = \"open\" (or --open) for local development");
   }
+  return verifier;
+}
+
+Result<std::unique_ptr<watch::Gate>> MakeAuthGate(const AuthConfig& config) {
+  EDDY_ASSIGN_OR_RETURN(std::unique_ptr<auth::JwtVerifier> verifier, MakeJwtVerifier(config));
   std::vector<auth::TableRule> rules;
   for (const AuthRuleConfig& r : config.rules) {
     rules.push_back(auth::TableRule{r.table, r.roles, r.ops, r.row_claim, r.row_column});

@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "adapters/watch/watch_face.h"
+#include "auth/jwt.h"
 #include "server/config.h"
 
 namespace eddy::server {
@@ -10,5 +11,9 @@ namespace eddy::server {
 // The watch face's Gate from [auth]: JWT verification (HS256 or RS256) and per-table rules with
 // an optional row rule, checked once per subscription and per delivered change.
 Result<std::unique_ptr<watch::Gate>> MakeAuthGate(const AuthConfig& config);
+
+// The verifier of [auth]'s key (hs256_secret or rs256_public_key_file); kInvalidArgument naming
+// the keys when neither is set.
+Result<std::unique_ptr<auth::JwtVerifier>> MakeJwtVerifier(const AuthConfig& config);
 
 }  // namespace eddy::server

@@ -4,6 +4,7 @@
 
 #include "change/json_encoder.h"
 #include "server/auth_gate.h"
+#include "server/consumer_admin.h"
 
 namespace eddy::server {
 
@@ -30,6 +31,11 @@ Result<std::unique_ptr<Service>> Service::Create(const Config& config) {
   options.port = static_cast<uint16_t>(config.http.port);
   s->http_ = http::Server::Create(options);
   s->face_->Register(*s->http_);
+  std::shared_ptr<const auth::JwtVerifier> admin_verifier;
+  if (config.auth.mode != "open") {
+    EDDY_ASSIGN_OR_RETURN(admin_verifier, MakeJwtVerifier(config.auth));
+  }
+  RegisterConsumerAdmin(*s->http_, *s->consumers_, std::move(admin_verifier));
   return s;
 }
 

@@ -641,6 +641,122 @@ TEST(ConsumeCommandTest, ServeRunsConfiguredExecConsumersAndTheyResume) {
   EXPECT_NE(all.back().find("\"v\":\"c\""), std::string::npos) << all.back();
 }
 
+// `curl -X <method>` of http://127.0.0.1:<port><path>: the body, then "\n", then the status.
+std::string Curl(int port, const std::string& method, const std::string& path) {
+  std::string command = fmt::format("curl -s -X {} -w '\\n%{{http_code}}' 'http://127.0.0.1:{}{}'",
+                                    method, port, path);
+  std::string out;
+  if (FILE* pipe = ::popen(command.c_str(), "r")) {
+    char buf[4096];
+    size_t n;
+    while ((n = std::fread(buf, 1, sizeof(buf), pipe)) > 0) out.append(buf, n);
+    ::pclose(pipe);
+  }
+  return out;
+}
+
+TEST(ConsumeCommandTest, ServeAdminRoutesListReplayAndDiscardParkedChanges) {
+  std::string db = NewDatabase();
+  Sql(db, "CREATE TABLE a (id int PRIMARY KEY, v text)");
+  const std::string data = TempDir();
+  const std::string out = data + "/out.jsonl";
+  const std::string fixed = data + "/fixed";
+  const std::string script = data + "/on-change.sh";
+  // Fails for rows with v = "bad" until the file `fixed` exists.
+  std::ofstream(script) << fmt::format(
+      "input=$(cat)\ncase \"$input\" in *'\"v\":\"bad\"'*) [ -f {} ] || exit 3;; esac\n"
+      "printf '%s\\n' \"$input\" >> {}\n",
+      fixed, out);
+  const std::string config = data + "/eddy.toml";
+  std::ofstream(config) << fmt::format(
+      "[[consumers]]\nname = \"fixer\"\nexec = \"sh {}\"\ntables = [\"a\"]\nlanes = 1\n"
+      "max_attempts = 2\nbackoff_min_ms = 1\nbackoff_max_ms = 5\n",
+      script);
+  Subprocess eddy({EDDY_BINARY, "--config", config, "--database", db, "--slot", "serve_admin",
+                   "--data-dir", data, "--no-fsync", "--open", "--http", "127.0.0.1:0", "serve"});
+  ASSERT_TRUE(eddy.WaitForOutput("eddy serving", std::chrono::seconds(30))) << eddy.Output();
+  ASSERT_TRUE(WaitForActiveSlot(db, "serve_admin")) << eddy.Output();
+  const std::string output = eddy.Output();
+  const size_t at = output.find("eddy serving http://127.0.0.1:");
+  ASSERT_NE(at, std::string::npos) << output;
+  const int port = std::stoi(output.substr(at + 30));
+  auto contents = [&] {
+    std::ifstream in(out);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  };
+  auto parked = [&] { return Curl(port, "GET", "/v1/consumers/fixer/parked"); };
+
+  Sql(db, "INSERT INTO a VALUES (1, 'ok'), (2, 'bad')");
+  ASSERT_TRUE(WaitUntil([&] { return parked().find("\"id\":") != std::string::npos; }))
+      << eddy.Output();
+  ASSERT_TRUE(WaitUntil([&] { return contents().find("\"v\":\"ok\"") != std::string::npos; }));
+  std::string list = parked();
+  EXPECT_NE(list.find("\"table\":\"public.a\""), std::string::npos) << list;
+  EXPECT_NE(list.find("\"op\":\"insert\""), std::string::npos) << list;
+  EXPECT_NE(list.find("\"key\":[\"2\"]"), std::string::npos) << list;
+  EXPECT_NE(list.find("\"attempts\":2"), std::string::npos) << list;
+  EXPECT_NE(list.find("exited with status 3"), std::string::npos) << list;
+  EXPECT_EQ(list.substr(list.size() - 3), "200") << list;
+  const uint64_t id = std::stoull(list.substr(list.find("\"id\":") + 5));
+
+  std::string all = Curl(port, "GET", "/v1/consumers");
+  EXPECT_NE(all.find("\"name\":\"fixer\""), std::string::npos) << all;
+  EXPECT_NE(all.find("\"parked\":1"), std::string::npos) << all;
+  EXPECT_NE(all.find("\"acknowledged\":1"), std::string::npos) << all;
+  EXPECT_NE(all.find("\"in_flight\":"), std::string::npos) << all;
+
+  // Bad requests: named field, 404 / 405.
+  std::string unknown = Curl(port, "GET", "/v1/consumers/nope/parked");
+  EXPECT_EQ(unknown.substr(unknown.size() - 3), "404") << unknown;
+  EXPECT_NE(unknown.find("\"field\":\"name\""), std::string::npos) << unknown;
+  std::string no_id = Curl(port, "POST", "/v1/consumers/fixer/parked/999999/discard");
+  EXPECT_EQ(no_id.substr(no_id.size() - 3), "404") << no_id;
+  EXPECT_NE(no_id.find("\"field\":\"id\""), std::string::npos) << no_id;
+  std::string bad_id = Curl(port, "POST", "/v1/consumers/fixer/parked/x1/replay");
+  EXPECT_EQ(bad_id.substr(bad_id.size() - 3), "404") << bad_id;
+  std::string wrong_method = Curl(port, "GET", "/v1/consumers/fixer/parked/replay");
+  EXPECT_EQ(wrong_method.substr(wrong_method.size() - 3), "405") << wrong_method;
+  std::string wrong_list_method = Curl(port, "POST", "/v1/consumers");
+  EXPECT_EQ(wrong_list_method.substr(wrong_list_method.size() - 3), "405") << wrong_list_method;
+
+  // Still failing: the replay reports the error and the change stays parked.
+  std::string failed = Curl(port, "POST", fmt::format("/v1/consumers/fixer/parked/{}/replay", id));
+  EXPECT_NE(failed.find("\"ok\":false"), std::string::npos) << failed;
+  EXPECT_NE(failed.find("\"parked\":1"), std::string::npos) << failed;
+  // Fixed: the replay delivers it and the parked list is empty.
+  std::ofstream(fixed) << "yes";
+  std::string replayed =
+      Curl(port, "POST", fmt::format("/v1/consumers/fixer/parked/{}/replay", id));
+  EXPECT_NE(replayed.find("\"ok\":true"), std::string::npos) << replayed;
+  EXPECT_NE(replayed.find("\"parked\":0"), std::string::npos) << replayed;
+  EXPECT_NE(contents().find("\"v\":\"bad\""), std::string::npos) << contents();
+  EXPECT_EQ(parked(), "[]\n200");
+
+  // Replay all and discard.
+  std::filesystem::remove(fixed);
+  Sql(db, "INSERT INTO a VALUES (3, 'bad'), (4, 'bad')");
+  ASSERT_TRUE(WaitUntil([&] {
+    std::string a = Curl(port, "GET", "/v1/consumers");
+    return a.find("\"parked\":2") != std::string::npos;
+  })) << eddy.Output();
+  std::ofstream(fixed) << "yes";
+  std::string replay_all = Curl(port, "POST", "/v1/consumers/fixer/parked/replay");
+  EXPECT_NE(replay_all.find("\"ok\":true"), std::string::npos) << replay_all;
+  EXPECT_EQ(parked(), "[]\n200");
+  std::filesystem::remove(fixed);
+  Sql(db, "INSERT INTO a VALUES (5, 'bad')");
+  ASSERT_TRUE(WaitUntil([&] { return parked().find("\"id\":") != std::string::npos; }));
+  list = parked();
+  const uint64_t doomed = std::stoull(list.substr(list.find("\"id\":") + 5));
+  std::string discarded =
+      Curl(port, "POST", fmt::format("/v1/consumers/fixer/parked/{}/discard", doomed));
+  EXPECT_NE(discarded.find("\"ok\":true"), std::string::npos) << discarded;
+  EXPECT_EQ(parked(), "[]\n200");
+  EXPECT_EQ(contents().find("\"id\":5"), std::string::npos) << contents();
+  eddy.Kill(SIGTERM);
+  EXPECT_EQ(eddy.Wait(std::chrono::seconds(30)), 0) << eddy.Output();
+}
+
 TEST(ConsumeCommandTest, ExecRunsPerChangeParksFailuresAndReplays) {
   std::string db = NewDatabase();
   Sql(db, "CREATE TABLE e (id int PRIMARY KEY, v text)");
