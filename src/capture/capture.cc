@@ -7,6 +7,7 @@
 
 #include "capture/change_assembler.h"
 #include "capture/leader_lock.h"
+#include "capture/reconnect_backoff.h"
 #include "capture/relation_cache.h"
 #include "capture/replication_stream.h"
 #include "capture/stream_spool.h"
@@ -108,7 +109,7 @@ Status Capture::Run() {
   session.assembler = std::make_unique<ChangeAssembler>(session.relations, sink_, *session.spool,
                                                         session.types, skip_through_);
   session_ = &session;
-  int backoff_ms = options_.reconnect_min_ms;
+  ReconnectBackoff backoff(options_.reconnect_min_ms, options_.reconnect_max_ms);
   Status final_status = Status::Ok();
   while (!stop_) {
     // Leadership first: a standby waits here without touching the slot.
@@ -119,8 +120,8 @@ Status Capture::Run() {
         state_.role = CaptureRole::kStandby;
         if (!held.ok()) state_.last_error = held.status().ToString();
       }
-      WaitFor(held.ok() ? options_.leader_poll_ms : backoff_ms);
-      if (!held.ok()) backoff_ms = std::min(backoff_ms * 2, options_.reconnect_max_ms);
+      WaitFor(held.ok() ? options_.leader_poll_ms : backoff.delay_ms());
+      if (!held.ok()) backoff.Waited();
       continue;
     }
     {
@@ -140,15 +141,14 @@ Status Capture::Run() {
       final_status = s;
       break;
     }
-    spdlog::warn("capture: {} (reconnecting in {} ms)", s.ToString(), backoff_ms);
+    backoff.SessionEnded(clock_.NowSteadyMicros() - started);
+    spdlog::warn("capture: {} (reconnecting in {} ms)", s.ToString(), backoff.delay_ms());
     {
       std::lock_guard<std::mutex> lock(mutex_);
       ++state_.reconnects;
     }
-    // A session that ran a while resets the backoff.
-    if (clock_.NowSteadyMicros() - started > 10'000'000) backoff_ms = options_.reconnect_min_ms;
-    WaitFor(backoff_ms);
-    backoff_ms = std::min(backoff_ms * 2, options_.reconnect_max_ms);
+    WaitFor(backoff.delay_ms());
+    backoff.Waited();
   }
   session_ = nullptr;
   std::lock_guard<std::mutex> lock(mutex_);

@@ -7,6 +7,7 @@
 
 #include "eddy/clock.h"
 
+#include "capture/reconnect_backoff.h"
 #include "nats/message_codec.h"
 #include "nats/subject.h"
 
@@ -93,9 +94,13 @@ Status JetStreamSource::Run() {
     });
     return s;
   }
-  int64_t backoff_ms = 250;
+  capture::ReconnectBackoff backoff(250, 5000);
   while (!stop_) {
+    const auto started = std::chrono::steady_clock::now();
     Status s = RunConnected();
+    backoff.SessionEnded(std::chrono::duration_cast<std::chrono::microseconds>(
+                             std::chrono::steady_clock::now() - started)
+                             .count());
     if (stop_) break;
     // The one place where the edge source's failures become state.
     Status discard = sink_.DiscardUncommitted();
@@ -115,10 +120,11 @@ Status JetStreamSource::Run() {
       spdlog::error("nats edge source stopped: {}", s.ToString());
       return s;
     }
-    spdlog::warn("nats edge source: {} (retrying in {} ms)", s.ToString(), backoff_ms);
+    spdlog::warn("nats edge source: {} (retrying in {} ms)", s.ToString(), backoff.delay_ms());
     std::unique_lock<std::mutex> lock(stop_mu_);
-    stop_cv_.wait_for(lock, std::chrono::milliseconds(backoff_ms), [this] { return stop_.load(); });
-    backoff_ms = std::min<int64_t>(backoff_ms * 2, 5000);
+    stop_cv_.wait_for(lock, std::chrono::milliseconds(backoff.delay_ms()),
+                      [this] { return stop_.load(); });
+    backoff.Waited();
   }
   SetState([](capture::CaptureState& st) {
     st.role = capture::CaptureRole::kStopped;

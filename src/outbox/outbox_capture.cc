@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "capture/leader_lock.h"
+#include "capture/reconnect_backoff.h"
 #include "capture/relation_cache.h"
 #include "capture/type_resolver.h"
 #include "outbox/change_builder.h"
@@ -138,7 +139,7 @@ Status OutboxCapture::Run() {
   Session session(options_);
   for (const auto& t : seed_tables_) session.relations.Seed(t);
   if (options_.on_table_version) session.relations.SetVersionListener(options_.on_table_version);
-  int backoff_ms = options_.reconnect_min_ms;
+  capture::ReconnectBackoff backoff(options_.reconnect_min_ms, options_.reconnect_max_ms);
   Status final_status = Status::Ok();
   while (!stop_) {
     auto held = session.lock.TryAcquire();
@@ -148,8 +149,8 @@ Status OutboxCapture::Run() {
         state_.role = capture::CaptureRole::kStandby;
         if (!held.ok()) state_.last_error = held.status().ToString();
       }
-      Sleep(held.ok() ? options_.leader_poll_ms : backoff_ms);
-      if (!held.ok()) backoff_ms = std::min(backoff_ms * 2, options_.reconnect_max_ms);
+      Sleep(held.ok() ? options_.leader_poll_ms : backoff.delay_ms());
+      if (!held.ok()) backoff.Waited();
       continue;
     }
     {
@@ -175,14 +176,14 @@ Status OutboxCapture::Run() {
       final_status = s;
       break;
     }
-    spdlog::warn("capture: {} (reconnecting in {} ms)", s.ToString(), backoff_ms);
+    backoff.SessionEnded(clock_.NowSteadyMicros() - started);
+    spdlog::warn("capture: {} (reconnecting in {} ms)", s.ToString(), backoff.delay_ms());
     {
       std::lock_guard<std::mutex> lock(mutex_);
       ++state_.reconnects;
     }
-    if (clock_.NowSteadyMicros() - started > 10'000'000) backoff_ms = options_.reconnect_min_ms;
-    Sleep(backoff_ms);
-    backoff_ms = std::min(backoff_ms * 2, options_.reconnect_max_ms);
+    Sleep(backoff.delay_ms());
+    backoff.Waited();
   }
   session.lock.Release();
   std::lock_guard<std::mutex> lock(mutex_);
