@@ -447,7 +447,8 @@ Status Validate(const Config& config) {
     return InvalidArgument("triggers.channel: must be 1 to 63 bytes");
   }
   if (w.capture_mode == "nats" && w.nats.url.empty()) {
-    return InvalidArgument("nats.url: required with capture_mode \"nats\" (or EDDY_NATS_URL)");
+    return InvalidArgument(
+        "nats.url: required with capture.mode = \"nats\" (or EDDY_NATS_URL, --nats)");
   }
   const AuthConfig& a = config.auth;
   if (a.mode != "jwt" && a.mode != "open") {

@@ -179,6 +179,25 @@ TEST(EddyProcessTest, BadInputGetsAMessageThatSaysWhatToFix) {
                        "--from", "yesterday"}));
   EXPECT_EQ(bad_from.Wait(std::chrono::seconds(20)), 2);
   EXPECT_NE(bad_from.Output().find("--from"), std::string::npos) << bad_from.Output();
+
+  // eddy consume and eddy triggers: each bad flag is named, exit code 2, nothing started.
+  struct BadFlags {
+    std::vector<std::string> args;
+    std::string expect;
+  };
+  for (const BadFlags& k : std::vector<BadFlags>{
+           {{"consume"}, "--name is required"},
+           {{"consume", "--name", "a b"}, "--name: \"a b\" is not a consumer name"},
+           {{"consume", "--name", "a", "--lanes", "0"}, "--lanes: must be 1 to 256"},
+           {{"consume", "--name", "a", "--parked", "bogus"}, "--parked: \"bogus\" is not list"},
+           {{"--capture-mode", "wal", "tail"}, "capture.mode: \"wal\" is not a mode"},
+       }) {
+    std::vector<std::string> argv{EDDY_BINARY, "--database", "host=x", "--data-dir", TempDir()};
+    argv.insert(argv.end(), k.args.begin(), k.args.end());
+    Child child(argv);
+    EXPECT_NE(child.Wait(std::chrono::seconds(20)), 0) << child.Output();
+    EXPECT_NE(child.Output().find(k.expect), std::string::npos) << child.Output();
+  }
 }
 
 TEST(ExampleTest, WatchSongsPrintsTransactions) {

@@ -200,3 +200,43 @@ TEST(ConfigTest, ReadsExecConsumersAndNamesBadKeys) {
 
 }  // namespace
 }  // namespace eddy::server
+
+namespace eddy::server {
+namespace {
+
+// Trigger mode and NATS settings: every bad value is an error that names the key and the fix,
+// whether the file's reader or the final check catches it.
+TEST(ConfigTest, CaptureModeTriggersAndNatsNameBadValues) {
+  struct Case {
+    const char* toml;
+    const char* expect;
+  };
+  for (const Case& k : {
+           Case{"[capture]\nmode = 'wal'\n", "capture.mode: \"wal\" is not a mode"},
+           Case{"[capture]\nmode = 'nats'\n", "nats.url: required with capture.mode = \"nats\""},
+           Case{"[triggers]\npoll_ms = 1\n", "triggers.poll_ms: must be 10 to 60000"},
+           Case{"[triggers]\nschema = ''\n", "triggers.schema: must be 1 to 63 bytes"},
+           Case{"[triggers]\nchanel = 'x'\n", "unknown key triggers.chanel"},
+           Case{"[nats]\npublish = true\n", "nats.url: required with nats.publish"},
+           Case{"[nats]\nurl = 'nats://127.0.0.1:4222'\nrequired = true\n",
+                "nats.required: needs nats.publish = true"},
+           Case{"[nats]\nurl = 'nats://127.0.0.1:4222'\nreplicas = 7\n",
+                "nats.replicas: must be 1 to 5"},
+           Case{"[nats]\nurl = 'nats://127.0.0.1:4222'\nduplicate_window_s = 0\n",
+                "nats.duplicate_window_s: must be 1 to 86400"},
+           Case{"[nats]\nurl = 'nats://127.0.0.1:4222'\nbody = 'xml'\n",
+                "nats.body: \"xml\" is not binary or json"},
+       }) {
+    std::string path =
+        WriteFile(std::string("[source]\ndatabase_url = 'postgresql://h/db'\n") + k.toml);
+    Config c;
+    Status s = ApplyConfigFile(path, &c);
+    if (s.ok()) s = Validate(c);
+    EXPECT_FALSE(s.ok()) << k.toml;
+    EXPECT_NE(s.message().find(k.expect), std::string::npos) << k.toml << " -> " << s.message();
+    unlink(path.c_str());
+  }
+}
+
+}  // namespace
+}  // namespace eddy::server
