@@ -7,10 +7,16 @@ namespace eddy::http {
 std::string RouteEntry::Allow() const {
   std::vector<std::string> methods;
   for (const auto& [method, handler] : handlers) methods.push_back(method);
-  const bool has_get = handlers.contains("GET") || sse || websocket;
+  for (const auto& [method, handler] : async_handlers) {
+    if (!handlers.contains(method)) methods.push_back(method);
+  }
+  const bool plain_get = handlers.contains("GET") || async_handlers.contains("GET");
+  const bool has_get = plain_get || sse || websocket;
   if (has_get) {
-    if (!handlers.contains("GET")) methods.push_back("GET");
-    if (!handlers.contains("HEAD") && (handlers.contains("GET"))) methods.push_back("HEAD");
+    if (!plain_get) methods.push_back("GET");
+    if (!handlers.contains("HEAD") && !async_handlers.contains("HEAD") && plain_get) {
+      methods.push_back("HEAD");
+    }
   }
   std::sort(methods.begin(), methods.end());
   std::string allow;

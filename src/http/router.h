@@ -14,11 +14,12 @@ namespace eddy::http {
 
 // Everything registered for one path.
 struct RouteEntry {
-  std::string path;                             // as registered
-  std::map<std::string, HttpHandler> handlers;  // by method ("GET", "POST", ...)
-  SseHandler sse;                               // GET, when set
-  WebSocketHandler websocket;                   // GET + Upgrade, when set
-  size_t index = 0;                             // registration order, indexes the stats
+  std::string path;                                    // as registered
+  std::map<std::string, HttpHandler> handlers;         // by method ("GET", "POST", ...)
+  std::map<std::string, AsyncHandler> async_handlers;  // by method, answered later
+  SseHandler sse;                                      // GET, when set
+  WebSocketHandler websocket;                          // GET + Upgrade, when set
+  size_t index = 0;                                    // registration order, indexes the stats
 
   // The methods answered, for the Allow header of a 405: "GET, HEAD, POST".
   std::string Allow() const;

@@ -336,6 +336,69 @@ class WebSocketImpl final : public WebSocket, public StreamCore {
   std::shared_ptr<MessageCallback> on_message_;  // guarded by callback_mu_
 };
 
+// The pending answer of an async route. The handler's threads decide (Respond / StartStream);
+// the connection's strand waits for the decision. mu_ guards everything but gone_.
+class ExchangeImpl final : public Exchange {
+ public:
+  struct Decision {
+    std::optional<Response> response;
+    std::vector<std::pair<std::string, std::string>> stream_headers;  // when response is empty
+  };
+
+  explicit ExchangeImpl(std::shared_ptr<SseStreamImpl> stream) : stream_(std::move(stream)) {}
+
+  void Respond(Response response) override {
+    std::function<void()> wake;
+    {
+      std::lock_guard lock(mu_);
+      if (decision_) return;
+      decision_.emplace();
+      decision_->response = std::move(response);
+      wake = wake_;
+    }
+    if (wake) wake();
+  }
+
+  std::shared_ptr<EventStream> StartStream(
+      std::vector<std::pair<std::string, std::string>> headers) override {
+    std::function<void()> wake;
+    {
+      std::lock_guard lock(mu_);
+      if (decision_) return stream_;  // closed by the strand unless it was this stream
+      decision_.emplace();
+      decision_->stream_headers = std::move(headers);
+      wake = wake_;
+    }
+    if (wake) wake();
+    return stream_;
+  }
+
+  bool client_gone() const override { return gone_.load(); }
+
+  // Strand side.
+  void SetWaker(std::function<void()> wake) {
+    std::lock_guard lock(mu_);
+    wake_ = std::move(wake);
+  }
+  std::optional<Decision> Take() {
+    std::lock_guard lock(mu_);
+    if (!decision_) return std::nullopt;
+    wake_ = nullptr;
+    return std::move(decision_);
+  }
+  // Strand side: a timeout answer unless the handler already decided.
+  void Expire(Response response) { Respond(std::move(response)); }
+  void MarkGone() { gone_.store(true); }
+  const std::shared_ptr<SseStreamImpl>& stream() const { return stream_; }
+
+ private:
+  const std::shared_ptr<SseStreamImpl> stream_;
+  std::atomic<bool> gone_{false};
+  std::mutex mu_;
+  std::optional<Decision> decision_;  // guarded by mu_; taken by the strand
+  std::function<void()> wake_;        // guarded by mu_
+};
+
 // ---------------------------------------------------------------------------------------------
 // Connection: the transport of one accepted socket. Strand-only.
 
@@ -479,6 +542,9 @@ class ServerImpl final : public Server {
   void RouteWebSocket(std::string path, WebSocketHandler handler) override {
     router_.Entry(path).websocket = std::move(handler);
   }
+  void RouteAsync(std::string method, std::string path, AsyncHandler handler) override {
+    router_.Entry(path).async_handlers[std::move(method)] = std::move(handler);
+  }
 
   Status Start() override;
   uint16_t port() const override { return port_.load(); }
@@ -516,6 +582,15 @@ class ServerImpl final : public Server {
   net::awaitable<bool> ServeWebSocket(std::shared_ptr<Connection> conn, const RouteEntry& entry,
                                       const Request& request,
                                       bhttp::request<bhttp::string_body> req, bool keep_alive);
+  // Runs an async route: waits on the strand for the handler's decision and writes it. Sets
+  // `*accepted` when it became a stream. True when the session is over or a stream accepted.
+  net::awaitable<bool> ServeAsync(std::shared_ptr<Connection> conn, const RouteEntry& entry,
+                                  const AsyncHandler& handler, const Request& request,
+                                  unsigned version, bool keep_alive, bool head,
+                                  std::shared_ptr<SseStreamImpl>* accepted);
+  // Writes the 200 text/event-stream header of an accepted stream; false if the client is gone.
+  net::awaitable<bool> WriteStreamHeader(Connection& conn, unsigned version,
+                                         std::vector<std::pair<std::string, std::string>> headers);
   net::awaitable<void> SseWriter(std::shared_ptr<Connection> conn, SseStreamImpl& stream);
   net::awaitable<void> SseWatcher(std::shared_ptr<Connection> conn);
   net::awaitable<void> WsWriter(std::shared_ptr<Connection> conn, WebSocketImpl& socket);
@@ -869,6 +944,24 @@ net::awaitable<void> ServerImpl::Session(std::shared_ptr<Connection> conn,
       continue;
     }
 
+    if (entry != nullptr && !entry->async_handlers.empty()) {
+      auto async = entry->async_handlers.find(request.method);
+      bool async_head = false;
+      if (async == entry->async_handlers.end() && request.method == "HEAD") {
+        async = entry->async_handlers.find("GET");
+        async_head = true;
+      }
+      if (async != entry->async_handlers.end()) {
+        if (co_await ServeAsync(conn, *entry, async->second, request, version, keep_alive,
+                                async_head, &accepted_sse)) {
+          if (accepted_sse) break;
+          co_return;
+        }
+        if (!keep_alive) co_return;
+        continue;
+      }
+    }
+
     bool head = request.method == "HEAD";
     Response response = entry == nullptr
                             ? Response::Error(404, "not_found", "no route for " + request.path)
@@ -896,23 +989,85 @@ net::awaitable<bool> ServerImpl::ServeSse(std::shared_ptr<Connection> conn, cons
   }
   Record(&entry, 200, std::nullopt);
 
+  const bool written = co_await WriteStreamHeader(*conn, version, std::move(extra_headers));
+  conn->core = stream;  // from here EndSession unregisters it
+  if (!written) {
+    stream->Finish("client disconnected");
+    co_return true;
+  }
+
+  *accepted = std::move(stream);
+  co_return true;
+}
+
+net::awaitable<bool> ServerImpl::WriteStreamHeader(
+    Connection& conn, unsigned version, std::vector<std::pair<std::string, std::string>> headers) {
   bhttp::response<bhttp::empty_body> res{bhttp::status::ok, version};
   res.set(bhttp::field::server, "eddy");
   res.set(bhttp::field::content_type, "text/event-stream");
   res.set(bhttp::field::cache_control, "no-cache");
   res.set("X-Accel-Buffering", "no");
-  for (auto& [name, value] : extra_headers) res.insert(name, value);
+  for (auto& [name, value] : headers) {
+    if (beast::iequals(name, "cache-control")) {
+      res.set(bhttp::field::cache_control, value);
+    } else {
+      res.insert(name, value);
+    }
+  }
   res.chunked(true);
   bhttp::response_serializer<bhttp::empty_body> serializer{res};
-  conn->stream.expires_after(options_.limits.idle_timeout);
-  auto [ec, n] = co_await bhttp::async_write_header(conn->stream, serializer, kUseTuple);
+  conn.stream.expires_after(options_.limits.idle_timeout);
+  auto [ec, n] = co_await bhttp::async_write_header(conn.stream, serializer, kUseTuple);
   counters_->bytes_sent += n;
-  conn->core = stream;  // from here EndSession unregisters it
-  if (ec) {
+  co_return !ec;
+}
+
+net::awaitable<bool> ServerImpl::ServeAsync(std::shared_ptr<Connection> conn,
+                                            const RouteEntry& entry, const AsyncHandler& handler,
+                                            const Request& request, unsigned version,
+                                            bool keep_alive, bool head,
+                                            std::shared_ptr<SseStreamImpl>* accepted) {
+  const auto started = Clock::now();
+  auto stream = std::make_shared<SseStreamImpl>(options_.limits.max_send_queue_bytes, counters_);
+  auto exchange = std::make_shared<ExchangeImpl>(stream);
+  // The waker runs on any thread; it only cancels the strand's timer (posted, so it cannot race
+  // the check below: both run on the strand).
+  exchange->SetWaker([weak = std::weak_ptr<Connection>(conn), executor = conn->executor] {
+    net::post(executor, [weak] {
+      if (auto c = weak.lock()) c->wake.cancel();
+    });
+  });
+  try {
+    handler(request, exchange);
+  } catch (const std::exception& e) {
+    spdlog::error("http: {} {}: handler threw: {}", request.method, request.path, e.what());
+    exchange->Respond(Response::Error(500, "internal", "the handler failed; see the server log"));
+  }
+  const auto deadline = started + options_.limits.async_response_timeout;
+  std::optional<ExchangeImpl::Decision> decision;
+  while (!(decision = exchange->Take())) {
+    if (Clock::now() >= deadline || stopping_.load()) {
+      exchange->Expire(Response::Error(503, "unavailable", "the request was not answered in time"));
+      continue;
+    }
+    conn->wake.expires_at(std::min(deadline, Clock::now() + std::chrono::seconds(1)));
+    co_await conn->wake.async_wait(kUseTuple);
+  }
+  if (decision->response) {
+    stream->ForceClose("not a stream");
+    const int status = decision->response->status;
+    Record(&entry, status, Clock::now() - started);
+    co_return !co_await Write(*conn, std::move(*decision->response), version, keep_alive, head);
+  }
+  Record(&entry, 200, std::nullopt);
+  RegisterCore(stream);
+  const bool written =
+      co_await WriteStreamHeader(*conn, version, std::move(decision->stream_headers));
+  conn->core = stream;
+  if (!written) {
     stream->Finish("client disconnected");
     co_return true;
   }
-
   *accepted = std::move(stream);
   co_return true;
 }

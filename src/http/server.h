@@ -29,6 +29,8 @@ struct Limits {
   size_t max_ws_message_bytes = 64 << 10;  // larger incoming WebSocket messages close the socket
   size_t max_connections = 20000;          // past it new connections are refused (503, then closed)
   std::chrono::milliseconds sse_keepalive{15'000};  // ": keep-alive" comment on idle SSE streams
+  // An async route that has not answered by then gets 503 (a handler bug, not a client's).
+  std::chrono::milliseconds async_response_timeout{120'000};
 };
 
 struct ServerOptions {
@@ -114,6 +116,22 @@ using SseHandler =
                          std::vector<std::pair<std::string, std::string>>* extra_headers)>;
 using WebSocketHandler = std::function<Accept(const Request&, std::shared_ptr<WebSocket>)>;
 
+// A request answered later, from any thread: a long poll that waits for data, or a response that
+// becomes an event stream once the handler has decided. Only the first Respond or StartStream
+// counts; later calls are ignored (StartStream then returns a closed stream).
+class Exchange {
+ public:
+  virtual ~Exchange() = default;
+  virtual void Respond(Response response) = 0;
+  // Answers 200 text/event-stream (chunked) with `headers`; a Cache-Control among them replaces
+  // the default "no-cache". The stream may be written to at once.
+  virtual std::shared_ptr<EventStream> StartStream(
+      std::vector<std::pair<std::string, std::string>> headers) = 0;
+  // True once the client closed the connection while the request waited.
+  virtual bool client_gone() const = 0;
+};
+using AsyncHandler = std::function<void(const Request&, std::shared_ptr<Exchange>)>;
+
 // Per-route counters the server keeps (for /metrics).
 struct RouteStats {
   std::string route;  // the registered path
@@ -149,6 +167,8 @@ class Server {
   virtual void Route(std::string method, std::string path, HttpHandler handler) = 0;
   virtual void RouteSse(std::string path, SseHandler handler) = 0;              // GET
   virtual void RouteWebSocket(std::string path, WebSocketHandler handler) = 0;  // GET + Upgrade
+  // A route answered through an Exchange (HEAD is routed to a GET handler, body dropped).
+  virtual void RouteAsync(std::string method, std::string path, AsyncHandler handler) = 0;
 
   // Binds and starts the io_context threads. Errors name the address and the reason.
   virtual Status Start() = 0;

@@ -73,6 +73,53 @@ Result<std::unique_ptr<auth::JwtVerifier>> MakeJwtVerifier(const AuthConfig& con
   return verifier;
 }
 
+Result<shapes::ShapeAuthorizer> MakeShapeAuthorizer(const AuthConfig& config) {
+  EDDY_ASSIGN_OR_RETURN(std::unique_ptr<auth::JwtVerifier> verifier, MakeJwtVerifier(config));
+  std::vector<auth::TableRule> rules;
+  for (const AuthRuleConfig& r : config.rules) {
+    rules.push_back(auth::TableRule{r.table, r.roles, r.ops, r.row_claim, r.row_column});
+  }
+  Status valid = auth::Policy::Validate(rules);
+  if (!valid.ok()) return valid.WithContext("auth.rules");
+  std::shared_ptr<auth::JwtVerifier> shared_verifier = std::move(verifier);
+  auto policy = std::make_shared<auth::Policy>(rules);
+  return shapes::ShapeAuthorizer([shared_verifier, policy](const http::Request& request,
+                                                           const shapes::RelationName& table) {
+    shapes::ShapeGrant grant;
+    std::string token;
+    if (auto header = request.Header("authorization")) {
+      if (header->starts_with("Bearer ")) token = header->substr(7);
+    }
+    if (token.empty()) token = request.Query("token").value_or("");
+    if (token.empty()) {
+      grant.allowed = false;
+      grant.status = 401;
+      grant.message = "a bearer token is required (Authorization: Bearer ...)";
+      return grant;
+    }
+    auto claims = shared_verifier->Verify(token, SystemClock().NowUnixMicros() / 1000000);
+    if (!claims.ok()) {
+      grant.allowed = false;
+      grant.status = 401;
+      grant.message = claims.status().message();
+      return grant;
+    }
+    auto decided =
+        policy->CheckSubscribe(*claims, table.schema, table.name, {"insert", "update", "delete"});
+    if (!decided.ok() || !decided->allowed) {
+      grant.allowed = false;
+      grant.status = 403;
+      grant.message = decided.ok() ? decided->reason : decided.status().message();
+      return grant;
+    }
+    if (!decided->row_column.empty()) {
+      grant.row_column = decided->row_column;
+      grant.row_value = decided->row_value;
+    }
+    return grant;
+  });
+}
+
 Result<std::unique_ptr<watch::Gate>> MakeAuthGate(const AuthConfig& config) {
   EDDY_ASSIGN_OR_RETURN(std::unique_ptr<auth::JwtVerifier> verifier, MakeJwtVerifier(config));
   std::vector<auth::TableRule> rules;

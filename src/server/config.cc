@@ -218,6 +218,10 @@ Status ApplyConfigFile(const std::string& path, Config* config) {
       {"webhooks", {}},   // an array of tables, checked by ReadWebhooks
       {"consumers", {}},  // an array of tables, checked by ReadConsumers
       {"triggers", {"schema", "channel", "poll_ms", "install"}},
+      {"shapes",
+       {"enabled", "dir", "chunk_kb", "long_poll_timeout_ms", "sse_timeout_ms", "max_age_s",
+        "stale_age_s", "secret", "allow_delete", "replica_identity_full", "workers",
+        "release_after_s", "remove_after_s", "max_shapes", "max_disk_mb"}},
   };
   for (const auto& [section, node] : t) {
     auto known = kKnown.find(std::string(section.str()));
@@ -344,6 +348,44 @@ Status ApplyConfigFile(const std::string& path, Config* config) {
     }
   }
   EDDY_RETURN_IF_ERROR(watch::ValidateWatchers(config->watch));
+  // [shapes]
+  {
+    ShapesConfig& sc = config->shapes;
+    EDDY_RETURN_IF_ERROR(ReadKey(t, "shapes", "enabled", &sc.enabled));
+    EDDY_RETURN_IF_ERROR(ReadKey(t, "shapes", "dir", &sc.dir));
+    EDDY_RETURN_IF_ERROR(ReadKey(t, "shapes", "chunk_kb", &sc.chunk_kb));
+    EDDY_RETURN_IF_ERROR(ReadKey(t, "shapes", "long_poll_timeout_ms", &sc.long_poll_timeout_ms));
+    EDDY_RETURN_IF_ERROR(ReadKey(t, "shapes", "sse_timeout_ms", &sc.sse_timeout_ms));
+    EDDY_RETURN_IF_ERROR(ReadKey(t, "shapes", "max_age_s", &sc.max_age_s));
+    EDDY_RETURN_IF_ERROR(ReadKey(t, "shapes", "stale_age_s", &sc.stale_age_s));
+    EDDY_RETURN_IF_ERROR(ReadKey(t, "shapes", "secret", &sc.secret));
+    EDDY_RETURN_IF_ERROR(ReadKey(t, "shapes", "allow_delete", &sc.allow_delete));
+    EDDY_RETURN_IF_ERROR(ReadKey(t, "shapes", "replica_identity_full", &sc.replica_identity_full));
+    EDDY_RETURN_IF_ERROR(ReadKey(t, "shapes", "workers", &sc.workers));
+    EDDY_RETURN_IF_ERROR(ReadKey(t, "shapes", "release_after_s", &sc.release_after_s));
+    EDDY_RETURN_IF_ERROR(ReadKey(t, "shapes", "remove_after_s", &sc.remove_after_s));
+    EDDY_RETURN_IF_ERROR(ReadKey(t, "shapes", "max_shapes", &sc.max_shapes));
+    EDDY_RETURN_IF_ERROR(ReadKey(t, "shapes", "max_disk_mb", &sc.max_disk_mb));
+    if (sc.chunk_kb < 1) return InvalidArgument("shapes.chunk_kb: must be at least 1");
+    if (sc.long_poll_timeout_ms < 100 || sc.long_poll_timeout_ms > 40'000) {
+      return InvalidArgument(
+          "shapes.long_poll_timeout_ms: must be 100 to 40000 (clients give up after 45 s)");
+    }
+    if (sc.sse_timeout_ms < 2'000)
+      return InvalidArgument("shapes.sse_timeout_ms: must be 2000 or more");
+    if (sc.max_age_s < 0 || sc.stale_age_s < 0) {
+      return InvalidArgument("shapes.max_age_s / shapes.stale_age_s: must be 0 or more");
+    }
+    if (sc.workers < 1 || sc.workers > 64)
+      return InvalidArgument("shapes.workers: must be 1 to 64");
+    if (sc.release_after_s < 1) return InvalidArgument("shapes.release_after_s: must be 1 or more");
+    if (sc.remove_after_s < 0)
+      return InvalidArgument("shapes.remove_after_s: must be 0 (never) or more");
+    if (sc.max_shapes < 0 || sc.max_disk_mb < 0) {
+      return InvalidArgument(
+          "shapes.max_shapes / shapes.max_disk_mb: must be 0 (no limit) or more");
+    }
+  }
   // [auth]
   EDDY_RETURN_IF_ERROR(ReadKey(t, "auth", "mode", &config->auth.mode));
   EDDY_RETURN_IF_ERROR(ReadKey(t, "auth", "hs256_secret", &config->auth.hs256_secret));

@@ -37,11 +37,31 @@ struct AuthConfig {
   std::vector<AuthRuleConfig> rules;
 };
 
+// [shapes]: the Shape API (docs/shapes.md).
+struct ShapesConfig {
+  bool enabled = true;
+  std::string dir;               // default: <log.data_dir>/shapes
+  int64_t chunk_kb = 10 * 1024;  // response chunks are cut at about this size
+  int64_t long_poll_timeout_ms = 20'000;
+  int64_t sse_timeout_ms = 60'000;
+  int64_t max_age_s = 60;
+  int64_t stale_age_s = 300;
+  std::string secret;                 // Electric's shared secret (?secret=)
+  bool allow_delete = false;          // DELETE /v1/shape
+  bool replica_identity_full = true;  // set REPLICA IDENTITY FULL on shape tables
+  int64_t workers = 2;
+  int64_t release_after_s = 60;
+  int64_t remove_after_s = 7 * 24 * 3600;
+  int64_t max_shapes = 0;
+  int64_t max_disk_mb = 0;
+};
+
 struct Config {
   WatcherOptions watcher;
   HttpConfig http;
   watch::WatchConfig watch;
   AuthConfig auth;
+  ShapesConfig shapes;
   std::vector<deliver::WebhookOptions> webhooks;        // [[webhooks]] (docs/webhooks.md)
   std::vector<deliver::ExecConsumerOptions> consumers;  // [[consumers]] (docs/consumers.md)
   std::string config_file;

@@ -31,6 +31,9 @@ Result<std::unique_ptr<Service>> Service::Create(const Config& config) {
   options.port = static_cast<uint16_t>(config.http.port);
   s->http_ = http::Server::Create(options);
   s->face_->Register(*s->http_);
+  if (config.shapes.enabled) {
+    EDDY_RETURN_IF_ERROR(s->CreateShapes());
+  }
   std::shared_ptr<const auth::JwtVerifier> admin_verifier;
   if (config.auth.mode != "open") {
     EDDY_ASSIGN_OR_RETURN(admin_verifier, MakeJwtVerifier(config.auth));
@@ -39,11 +42,45 @@ Result<std::unique_ptr<Service>> Service::Create(const Config& config) {
   return s;
 }
 
+Status Service::CreateShapes() {
+  const ShapesConfig& sc = config_.shapes;
+  shapes::ShapeManagerOptions options;
+  options.dir = sc.dir.empty() ? config_.watcher.data_dir + "/shapes" : sc.dir;
+  options.conninfo = config_.watcher.database_url;
+  options.chunk_bytes = static_cast<uint64_t>(sc.chunk_kb) << 10;
+  options.workers = static_cast<int>(sc.workers);
+  options.set_replica_identity_full = sc.replica_identity_full;
+  options.release_after = std::chrono::seconds(sc.release_after_s);
+  options.remove_after = std::chrono::seconds(sc.remove_after_s);
+  options.max_shapes = static_cast<size_t>(sc.max_shapes);
+  options.max_disk_bytes = static_cast<uint64_t>(sc.max_disk_mb) << 20;
+  EDDY_ASSIGN_OR_RETURN(shapes_,
+                        shapes::ShapeManager::Create(std::move(options), engine_->change_log()));
+  shapes::ShapeFaceOptions face;
+  face.long_poll_timeout = std::chrono::milliseconds(sc.long_poll_timeout_ms);
+  face.sse_timeout = std::chrono::milliseconds(sc.sse_timeout_ms);
+  face.max_age_s = static_cast<int>(sc.max_age_s);
+  face.stale_age_s = static_cast<int>(sc.stale_age_s);
+  face.secret = sc.secret;
+  face.allow_delete = sc.allow_delete;
+  shapes::ShapeAuthorizer authorizer;
+  if (config_.auth.mode != "open") {
+    EDDY_ASSIGN_OR_RETURN(authorizer, MakeShapeAuthorizer(config_.auth));
+  }
+  Engine* engine = engine_.get();
+  shape_face_ =
+      std::make_unique<shapes::ShapeFace>(*shapes_, face, std::move(authorizer),
+                                          [engine] { return engine->CaptureStatus().streaming; });
+  shape_face_->Register(*http_);
+  return Status::Ok();
+}
+
 Service::~Service() { Stop(); }
 
 Status Service::Start() {
   EDDY_RETURN_IF_ERROR(engine_->Start());
   EDDY_RETURN_IF_ERROR(hub_->Start());
+  if (shapes_) EDDY_RETURN_IF_ERROR(shapes_->Start());
   EDDY_RETURN_IF_ERROR(webhooks_->Start());
   EDDY_RETURN_IF_ERROR(consumers_->Start(*engine_));
   return http_->Start().WithContext(fmt::format("http {}:{} (change it with --http or [http])",
@@ -56,6 +93,7 @@ void Service::Stop() {
   if (http_) http_->Stop();
   if (consumers_) consumers_->Stop();
   if (webhooks_) webhooks_->Stop();
+  if (shapes_) shapes_->Stop();
   if (hub_) hub_->Stop();
   if (engine_) engine_->Stop();
 }
@@ -92,6 +130,7 @@ watch::FaceStatus Service::CurrentStatus() const {
   out.metrics += engine_->MetricsText();
   out.metrics += webhooks_->MetricsText();
   out.metrics += consumers_->MetricsText();
+  if (shapes_) out.metrics += shapes_->MetricsText();
   return out;
 }
 

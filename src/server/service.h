@@ -2,6 +2,8 @@
 
 #include <memory>
 
+#include "adapters/shape/shape_face.h"
+#include "adapters/shape/shape_manager.h"
 #include "adapters/watch/catalog.h"
 #include "adapters/watch/hub.h"
 #include "adapters/watch/watch_face.h"
@@ -29,10 +31,12 @@ class Service {
   deliver::Webhooks& webhooks() { return *webhooks_; }
   deliver::ExecConsumers& consumers() { return *consumers_; }
   watch::Hub& hub() { return *hub_; }
+  shapes::ShapeManager* shapes() { return shapes_.get(); }
 
  private:
   Service() = default;
   watch::FaceStatus CurrentStatus() const;
+  Status CreateShapes();  // after http_ exists
 
   Config config_;
   std::unique_ptr<Engine> engine_;
@@ -41,6 +45,8 @@ class Service {
   std::unique_ptr<deliver::ExecConsumers> consumers_;  // [[consumers]], after the webhooks
   std::unique_ptr<watch::Catalog> catalog_;
   std::unique_ptr<watch::WatchFace> face_;
+  std::unique_ptr<shapes::ShapeManager> shapes_;  // [shapes]: a log follower, like the hub
+  std::unique_ptr<shapes::ShapeFace> shape_face_;
   std::unique_ptr<http::Server> http_;
   bool stopped_ = false;
 };
