@@ -47,6 +47,7 @@ Status Service::CreateShapes() {
   shapes::ShapeManagerOptions options;
   options.dir = sc.dir.empty() ? config_.watcher.data_dir + "/shapes" : sc.dir;
   options.conninfo = config_.watcher.database_url;
+  if (config_.watcher.capture_mode == "logical") options.publication = config_.watcher.publication;
   options.chunk_bytes = static_cast<uint64_t>(sc.chunk_kb) << 10;
   options.workers = static_cast<int>(sc.workers);
   options.set_replica_identity_full = sc.replica_identity_full;

@@ -316,7 +316,8 @@ void ShapeFace::HandleShape(const http::Request& request,
   manager_.LookupTable(
       *parsed.request.table, [this, context](Result<std::shared_ptr<const TableInfo>> table) {
         if (!table.ok()) {
-          if (table.status().code() == StatusCode::kNotFound) {
+          if (table.status().code() == StatusCode::kNotFound ||
+              table.status().code() == StatusCode::kFailedPrecondition) {
             FieldErrors errors;
             errors.Add("table", table.status().message());
             return Respond(*context, JsonResponse(400, errors.ToJson()), nullptr);
@@ -429,7 +430,11 @@ void ShapeFace::Serve(std::shared_ptr<Context> context, std::shared_ptr<Shape> s
                   false);
   }
   const Offset last = shape->last_offset();
-  if (req.offset.kind == Offset::Kind::kAt && req.offset > last) {
+  // Past the shape's end but not past what eddy has seen: an SSE client resumes at
+  // "<global_last_seen_lsn>_0", which may lie beyond the shape's last message. That is "nothing
+  // new", not an error.
+  if (req.offset.kind == Offset::Kind::kAt && req.offset > last && !live &&
+      req.offset.tx > manager_.last_seen_lsn()) {
     FieldErrors errors;
     errors.Add("offset", "out of bounds for this shape");
     return Respond(*context, JsonResponse(400, errors.ToJson()), nullptr);

@@ -267,13 +267,16 @@ Status ShapeManager::Start() {
   if (!reader.ok()) {
     spdlog::warn("shapes: the change log no longer holds position {} ({}): every shape starts over",
                  start.ToString(), reader.status().ToString());
-    std::lock_guard lock(mu_);
-    auto shapes = by_handle_;
-    for (auto& [handle, shape] : shapes) RotateLocked(shape, "the change log lost its position");
-    Position newest;
-    if (auto last = log_.LastDurableCommit()) newest = {last->commit_lsn, last->change_count};
-    position_ = newest;
-    EDDY_ASSIGN_OR_RETURN(reader_, log_.NewReader(newest));
+    {
+      std::lock_guard lock(mu_);
+      auto shapes = by_handle_;
+      for (auto& [handle, shape] : shapes) RotateLocked(shape, "the change log lost its position");
+      Position newest;
+      if (auto last = log_.LastDurableCommit()) newest = {last->commit_lsn, last->change_count};
+      position_ = newest;
+      EDDY_ASSIGN_OR_RETURN(reader_, log_.NewReader(newest));
+    }
+    RunDeferred();
   } else {
     reader_ = std::move(*reader);
   }
@@ -292,10 +295,15 @@ void ShapeManager::Stop() {
   workers_.clear();
   timers_cv_.notify_all();
   if (timer_thread_.joinable()) timer_thread_.join();
-  std::lock_guard lock(mu_);
-  CheckpointLocked(true);
+  std::vector<std::shared_ptr<Shape>> shapes;
+  {
+    std::lock_guard lock(mu_);
+    CheckpointLocked(true);
+    for (auto& [handle, shape] : by_handle_) shapes.push_back(shape);
+  }
+  RunDeferred();
   // Wake every waiter so that held requests answer now.
-  for (auto& [handle, shape] : by_handle_) shape->Notify();
+  for (auto& shape : shapes) shape->Notify();
 }
 
 void ShapeManager::Post(std::function<void()> job) {
@@ -377,6 +385,21 @@ Result<std::shared_ptr<const TableInfo>> ShapeManager::LoadTableNow(const Relati
     if (info.status().code() == StatusCode::kUnavailable) t_connection.reset();
     return info.status();
   }
+  if (!options_.publication.empty()) {
+    auto published = connection->ExecParams(
+        "SELECT 1 FROM pg_catalog.pg_publication_tables WHERE pubname = $1 AND schemaname = $2 "
+        "AND tablename = $3",
+        {options_.publication, name.schema, name.name});
+    if (!published.ok()) return published.status();
+    if (published->rows() == 0) {
+      return FailedPrecondition("Table " + QuotedTableName(name) +
+                                " is not in eddy's publication " +
+                                pg::Connection::QuoteIdent(options_.publication) +
+                                ", so its changes cannot be streamed: run ALTER PUBLICATION " +
+                                pg::Connection::QuoteIdent(options_.publication) + " ADD TABLE " +
+                                QuotedTableName(name) + ";");
+    }
+  }
   auto shared = std::make_shared<const TableInfo>(std::move(*info));
   std::lock_guard lock(tables_mu_);
   tables_[{name.schema, name.name}] = shared;
@@ -420,7 +443,7 @@ std::shared_ptr<Shape> ShapeManager::GetOrCreate(
   std::shared_ptr<Shape> shape;
   const std::string identity = definition.Identity();
   {
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
     if (auto it = by_identity_.find(identity); it != by_identity_.end()) {
       shape = it->second;
       std::unique_lock shape_lock(shape->mu_);
@@ -429,6 +452,7 @@ std::shared_ptr<Shape> ShapeManager::GetOrCreate(
         return shape;
       }
       shape_lock.unlock();
+      lock.unlock();
       shape->Touch();
       if (done) done(shape);
       return shape;
@@ -516,16 +540,33 @@ void ShapeManager::RotateLocked(const std::shared_ptr<Shape>& shape, std::string
   if (shape->log_) (void)shape->log_->Remove();
   std::error_code ec;
   fs::remove_all(shape->dir_, ec);
-  shape->Notify();
-  for (auto& callback : on_ready) callback(shape->failure_);
+  DeferLocked([shape, on_ready = std::move(on_ready)]() mutable {
+    shape->Notify();
+    for (auto& callback : on_ready) callback(shape->failure());
+  });
+}
+
+void ShapeManager::RunDeferred() {
+  for (;;) {
+    std::vector<std::function<void()>> jobs;
+    {
+      std::lock_guard lock(mu_);
+      jobs.swap(deferred_);
+    }
+    if (jobs.empty()) return;
+    for (auto& job : jobs) job();
+  }
 }
 
 Status ShapeManager::Delete(const std::string& handle) {
-  std::lock_guard lock(mu_);
-  auto it = by_handle_.find(handle);
-  if (it == by_handle_.end()) return NotFound("No existing shape found");
-  auto shape = it->second;
-  RotateLocked(shape, "deleted through the API");
+  {
+    std::lock_guard lock(mu_);
+    auto it = by_handle_.find(handle);
+    if (it == by_handle_.end()) return NotFound("No existing shape found");
+    auto shape = it->second;
+    RotateLocked(shape, "deleted through the API");
+  }
+  RunDeferred();
   return Status::Ok();
 }
 
@@ -534,8 +575,11 @@ Status ShapeManager::Delete(const std::string& handle) {
 void ShapeManager::Snapshot(std::shared_ptr<Shape> shape) {
   auto fail = [&](const Status& status) {
     spdlog::warn("shapes: snapshot of {} failed: {}", shape->handle_, status.ToString());
-    std::lock_guard lock(mu_);
-    RotateLocked(shape, "snapshot failed: " + status.message());
+    {
+      std::lock_guard lock(mu_);
+      RotateLocked(shape, "snapshot failed: " + status.message());
+    }
+    RunDeferred();
   };
   if (stopping_.load()) return fail(Aborted("eddy is stopping"));
   std::error_code ec;
@@ -593,13 +637,15 @@ void ShapeManager::Snapshot(std::shared_ptr<Shape> shape) {
 
   std::vector<std::function<void(Result<std::shared_ptr<Shape>>)>> on_ready;
   {
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
     if (shape->state() == Shape::State::kGone) return;
     shape->visibility_ = *visibility;
     for (auto& buffered : shape->buffered_) {
       if (buffered.lsn < visibility->wal_lsn && visibility->Visible(buffered.xid)) continue;
       if (Status status = shape->log_->Append(buffered.messages); !status.ok()) {
         RotateLocked(shape, "could not append: " + status.message());
+        lock.unlock();
+        RunDeferred();
         return;
       }
     }
@@ -685,6 +731,7 @@ void ShapeManager::RunSubset(std::shared_ptr<Shape> shape, const SubsetRequest& 
 
 void ShapeManager::RunRouter() {
   while (!stopping_.load()) {
+    RunDeferred();
     auto next = reader_->Next(std::chrono::milliseconds(200));
     std::lock_guard lock(mu_);
     if (!next.ok()) {
@@ -716,6 +763,7 @@ void ShapeManager::RunRouter() {
       if (SteadyClock::now() - last_housekeeping_ >= kHousekeepingInterval) HousekeepLocked();
     }
   }
+  RunDeferred();
 }
 
 void ShapeManager::RouteChangeLocked(const log::LogEntry& entry) {
@@ -838,11 +886,14 @@ void ShapeManager::FinishTransactionLocked(const Commit& commit) {
       live.lsn = commit.commit_lsn.value();
       live.xid = commit.xid.value();
       live.op_position = uint64_t{change.position.index} * 2;
-      live.last = j + 1 == end;
+      live.last = false;  // set below on whichever message is last for this shape
       shape::RenderLive(shape->layout_, live, &messages);
     }
     i = end;
     if (messages.empty()) continue;
+    // Every message ends with "}}" (headers, then the message): "last" goes inside headers.
+    std::string& final_json = messages.back().json;
+    final_json.insert(final_json.size() - 2, ",\"last\":true");
     auto owner = by_handle_.find(shape->handle_);
     if (owner == by_handle_.end()) continue;
     std::shared_ptr<Shape> shared = owner->second;
@@ -868,7 +919,11 @@ void ShapeManager::FinishTransactionLocked(const Commit& commit) {
   }
   pending_.clear();
   txn_changes_.clear();
-  for (auto& shape : notify) shape->Notify();
+  if (!notify.empty()) {
+    DeferLocked([notify = std::move(notify)] {
+      for (auto& shape : notify) shape->Notify();
+    });
+  }
 }
 
 // ---- persistence ----

@@ -39,6 +39,9 @@ namespace eddy::shapes {
 struct ShapeManagerOptions {
   std::string dir;       // shapes live in <dir>/<handle>/
   std::string conninfo;  // catalog lookups and snapshots
+  // When set, a shape's table must be in this publication (logical capture), or it would never
+  // see a live change: the request is refused with the statement that fixes it.
+  std::string publication;
   uint64_t chunk_bytes = 10ull << 20;
   int workers = 2;                                   // snapshot / subset / catalog threads
   bool set_replica_identity_full = true;             // so updates and deletes carry the old row
@@ -136,6 +139,10 @@ class ShapeManager {
   void AddToIndexLocked(const std::shared_ptr<Shape>& shape);
   void RemoveFromIndexLocked(const Shape* shape);
   void RotateLocked(const std::shared_ptr<Shape>& shape, std::string_view why);
+  // Callbacks into request code (waiters, ready callbacks) never run under mu_: they may call
+  // back into the manager. They are queued here and run by RunDeferred once mu_ is released.
+  void DeferLocked(std::function<void()> job) { deferred_.push_back(std::move(job)); }
+  void RunDeferred();
   void RouteChangeLocked(const log::LogEntry& entry);
   void FinishTransactionLocked(const Commit& commit);
   void CheckpointLocked(bool force);
@@ -156,7 +163,7 @@ class ShapeManager {
   std::chrono::steady_clock::time_point last_checkpoint_;
   std::chrono::steady_clock::time_point last_housekeeping_;
   ManagerStats stats_;
-  bool restart_reader_ = false;  // a shape older than the reader's position appeared
+  std::vector<std::function<void()>> deferred_;
 
   std::mutex tables_mu_;
   std::map<std::pair<std::string, std::string>, std::shared_ptr<const TableInfo>> tables_;
