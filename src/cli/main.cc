@@ -435,10 +435,11 @@ int main(int argc, char** argv) {
                "  page:     {}/\n"
                "  watch:    curl -N '{}/v1/watch?table=songs&op=insert,update,delete&detail=full'\n"
                "  one row:  curl -N '{}/v1/watch?table=songs&op=update,delete&key=1'\n"
+               "  shape:    curl -i '{}/v1/shape?table=songs&offset=-1'   (@electric-sql/client)\n"
                "  health:   curl {}/health\n"
                "Tailing every change (Ctrl-C to stop):\n\n",
                dev_db ? "the demo database" : "your database", config->watcher.data_dir,
-               config->watcher.database_url, base, base, base, base);
+               config->watcher.database_url, base, base, base, base, base);
     int rc = RunTail(engine, dev);
     (*service)->Stop();
     if (dev_db) std::filesystem::remove_all(config->watcher.data_dir);
