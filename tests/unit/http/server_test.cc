@@ -720,6 +720,89 @@ TEST_F(ServerTest, StopReturnsPromptlyWithIdleClientsAndTwice) {
   EXPECT_FALSE(late.connected() && late.Send(Get("/")) && late.ReadResponse(milliseconds(300)));
 }
 
+// ---------------------------------------------------------------------------------------------
+// Async routes (long polls)
+
+TEST_F(ServerTest, AsyncRouteAnswersLaterFromAnotherThreadAndKeepsTheConnection) {
+  Make();
+  Inbox<std::shared_ptr<Exchange>> pending;
+  server_->RouteAsync("GET", "/poll", [&](const Request& request, std::shared_ptr<Exchange> ex) {
+    if (request.Query("now")) {
+      ex->Respond(Response::Json(200, "{\"now\":true}"));
+      return;
+    }
+    pending.Push(std::move(ex));
+  });
+  Start();
+  Client client(port_);
+  client.Send(Get("/poll"));
+  auto exchange = pending.Pop();
+  ASSERT_TRUE(exchange);
+  std::thread answer([ex = *exchange] {
+    std::this_thread::sleep_for(milliseconds(50));
+    Response response = Response::Json(200, "{\"later\":true}");
+    response.headers.emplace_back("X-Later", "1");
+    ex->Respond(std::move(response));
+    ex->Respond(Response::Json(500, "{}"));  // ignored: only the first answer counts
+  });
+  auto response = client.ReadResponse();
+  answer.join();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(response->Header("x-later"), "1");
+  EXPECT_EQ(response->body, "{\"later\":true}");
+  // Same connection, answered at once; HEAD goes to the GET handler without a body.
+  client.Send(Get("/poll?now=1"));
+  response = client.ReadResponse();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->body, "{\"now\":true}");
+  client.Send("HEAD /poll?now=1 HTTP/1.1\r\nHost: test\r\n\r\n");
+  response = client.ReadResponse(milliseconds(5000), /*head=*/true);
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 200);
+  EXPECT_TRUE(response->body.empty());
+}
+
+TEST_F(ServerTest, AsyncRouteCanBecomeAnEventStreamWithItsOwnCacheControl) {
+  Make();
+  server_->RouteAsync("GET", "/live", [](const Request&, std::shared_ptr<Exchange> ex) {
+    std::thread([ex] {
+      auto stream = ex->StartStream({{"Cache-Control", "public, max-age=59"}, {"X-Live", "1"}});
+      stream->Send(Bytes("data: one\n\n"));
+      stream->Close("data: two\n\n");
+    }).detach();
+  });
+  Start();
+  Client client(port_);
+  client.Send(Get("/live"));
+  auto response = client.ReadResponse(milliseconds(5000), /*head=*/true);
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(response->Header("content-type"), "text/event-stream");
+  EXPECT_EQ(response->Header("cache-control"), "public, max-age=59");
+  EXPECT_EQ(response->Header("x-live"), "1");
+  auto got = client.ReadChunksUntil("data: two\n\n");
+  ASSERT_TRUE(got);
+  EXPECT_EQ(*got, "data: one\n\ndata: two\n\n");
+}
+
+TEST_F(ServerTest, AsyncRouteThatNeverAnswersGets503) {
+  options_.limits.async_response_timeout = milliseconds(300);
+  Make();
+  std::vector<std::shared_ptr<Exchange>> kept;  // never answered
+  std::mutex kept_mu;
+  server_->RouteAsync("POST", "/stuck", [&](const Request&, std::shared_ptr<Exchange> ex) {
+    std::lock_guard lock(kept_mu);
+    kept.push_back(std::move(ex));
+  });
+  Start();
+  Client client(port_);
+  client.Send("POST /stuck HTTP/1.1\r\nHost: test\r\nContent-Length: 0\r\n\r\n");
+  auto response = client.ReadResponse();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 503);
+}
+
 TEST_F(ServerTest, StartFailsWithAClearErrorWhenThePortIsTaken) {
   Make().Route("GET", "/", [](const Request&) { return Response::Text(200, "ok"); });
   Start();
