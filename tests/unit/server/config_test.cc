@@ -240,3 +240,46 @@ TEST(ConfigTest, CaptureModeTriggersAndNatsNameBadValues) {
 
 }  // namespace
 }  // namespace eddy::server
+
+namespace eddy::server {
+namespace {
+
+TEST(ConfigTest, ShapesSectionIsReadAndBadValuesNameTheKey) {
+  std::string path = WriteFile(
+      "[source]\ndatabase_url = 'postgresql://h/db'\n[shapes]\nchunk_kb = 10\n"
+      "long_poll_timeout_ms = 3000\nsecret = 's'\nallow_delete = true\nmax_shapes = 100\n");
+  Config c;
+  ASSERT_TRUE(ApplyConfigFile(path, &c).ok());
+  EXPECT_EQ(c.shapes.chunk_kb, 10);
+  EXPECT_EQ(c.shapes.long_poll_timeout_ms, 3000);
+  EXPECT_EQ(c.shapes.secret, "s");
+  EXPECT_TRUE(c.shapes.allow_delete);
+  EXPECT_EQ(c.shapes.max_shapes, 100);
+  EXPECT_TRUE(c.shapes.enabled);
+  unlink(path.c_str());
+  struct Case {
+    const char* toml;
+    const char* expect;
+  };
+  for (const Case& k : {
+           Case{"[shapes]\nchunk_kb = 0\n", "shapes.chunk_kb: must be at least 1"},
+           Case{"[shapes]\nlong_poll_timeout_ms = 60000\n",
+                "shapes.long_poll_timeout_ms: must be 100 to 40000"},
+           Case{"[shapes]\nworkers = 0\n", "shapes.workers: must be 1 to 64"},
+           Case{"[shapes]\nmax_disk_mb = -1\n", "shapes.max_shapes / shapes.max_disk_mb"},
+           Case{"[shapes]\nchunk = 1\n", "unknown key shapes.chunk"},
+           Case{"[shapes]\nsecret = 7\n", "shapes.secret"},
+       }) {
+    std::string file =
+        WriteFile(std::string("[source]\ndatabase_url = 'postgresql://h/db'\n") + k.toml);
+    Config config;
+    Status s = ApplyConfigFile(file, &config);
+    if (s.ok()) s = Validate(config);
+    EXPECT_FALSE(s.ok()) << k.toml;
+    EXPECT_NE(s.message().find(k.expect), std::string::npos) << k.toml << " -> " << s.message();
+    unlink(file.c_str());
+  }
+}
+
+}  // namespace
+}  // namespace eddy::server
