@@ -204,9 +204,15 @@ void Shape::Notify() {
 // ShapeManager
 
 struct ShapeManager::TableShapes {
+  std::vector<Shape*> all;
   std::vector<Shape*> scan;  // no index terms: evaluated for every change
   std::map<where::IndexPath, std::unordered_map<std::string, std::vector<Shape*>>> index;
   size_t count = 0;
+  // The table version (relation id, schema version) every shape in `all` but those in
+  // `unchecked` was compared with, so that a change costs no per-shape schema check.
+  uint64_t checked_relation = 0;
+  uint32_t checked_version = 0;
+  std::vector<Shape*> unchecked;
 };
 
 struct ShapeManager::PendingChange {
@@ -495,6 +501,8 @@ void ShapeManager::AddToIndexLocked(const std::shared_ptr<Shape>& shape) {
   auto& slot = by_table_[{table.name.schema, table.name.name}];
   if (!slot) slot = std::make_unique<TableShapes>();
   slot->count++;
+  slot->all.push_back(shape.get());
+  slot->unchecked.push_back(shape.get());
   const auto& terms = *IndexTermsOf(shape->definition_);
   if (!terms) {
     slot->scan.push_back(shape.get());
@@ -508,6 +516,8 @@ void ShapeManager::RemoveFromIndexLocked(const Shape* shape) {
   auto it = by_table_.find({table.name.schema, table.name.name});
   if (it == by_table_.end()) return;
   TableShapes& slot = *it->second;
+  std::erase(slot.all, shape);
+  std::erase(slot.unchecked, shape);
   std::erase(slot.scan, shape);
   for (auto path = slot.index.begin(); path != slot.index.end();) {
     for (auto value = path->second.begin(); value != path->second.end();) {
@@ -773,43 +783,44 @@ void ShapeManager::RouteChangeLocked(const log::LogEntry& entry) {
   if (it == by_table_.end()) return;
   TableShapes& slot = *it->second;
 
-  // Every shape of the table: schema changes and truncates end them.
-  auto all_shapes = [&] {
+  // Every shape of the table, as owners (RotateLocked edits the index being walked).
+  auto shapes_of = [&](const std::vector<Shape*>& raw) {
     std::vector<std::shared_ptr<Shape>> shapes;
-    for (auto& [handle, shape] : by_handle_) {
-      const auto& name = shape->definition_.table->name;
-      if (name.schema == change.table->schema && name.name == change.table->name) {
-        shapes.push_back(shape);
+    for (Shape* shape : raw) {
+      if (auto owner = by_handle_.find(shape->handle_); owner != by_handle_.end()) {
+        shapes.push_back(owner->second);
       }
     }
     return shapes;
   };
+  const RelationName table_name{change.table->schema, change.table->name};
   if (change.op == Op::kTruncate) {
-    ForgetTable({change.table->schema, change.table->name});
-    for (auto& shape : all_shapes()) RotateLocked(shape, "the table was truncated");
+    ForgetTable(table_name);
+    for (auto& shape : shapes_of(slot.all)) RotateLocked(shape, "the table was truncated");
     return;
   }
-  {
+  // Schema changes end shapes: checked once per table version, and once for each new shape.
+  const bool new_version = slot.checked_relation != change.table->relation_id.value() ||
+                           slot.checked_version != change.table->schema_version;
+  if (new_version || !slot.unchecked.empty()) {
+    auto to_check = shapes_of(new_version ? slot.all : slot.unchecked);
+    slot.checked_relation = change.table->relation_id.value();
+    slot.checked_version = change.table->schema_version;
+    slot.unchecked.clear();
     bool changed = false;
-    for (auto& shape : all_shapes()) {
-      if (shape->table_relation_ == change.table->relation_id.value() &&
-          shape->table_version_ == change.table->schema_version) {
-        continue;
-      }
+    for (auto& shape : to_check) {
       if (!SameColumns(*change.table, *shape->definition_.table)) {
         RotateLocked(shape, "the table's columns changed");
         changed = true;
-        continue;
       }
-      shape->table_relation_ = change.table->relation_id.value();
-      shape->table_version_ = change.table->schema_version;
     }
     if (changed) {
-      ForgetTable({change.table->schema, change.table->name});
+      ForgetTable(table_name);
       it = by_table_.find({change.table->schema, change.table->name});
       if (it == by_table_.end()) return;
     }
   }
+  TableShapes& live_slot = *it->second;
 
   std::vector<std::optional<std::string_view>> new_values;
   std::vector<std::optional<std::string_view>> old_values;
@@ -818,8 +829,8 @@ void ShapeManager::RouteChangeLocked(const log::LogEntry& entry) {
   if (has_new) NewRowValues(change, &new_values);
   if (change.old_kind != OldRow::kNone) OldRowValues(change, &old_values);
 
-  std::vector<Shape*> candidates(slot.scan.begin(), slot.scan.end());
-  for (auto& [path, values] : slot.index) {
+  std::vector<Shape*> candidates(live_slot.scan.begin(), live_slot.scan.end());
+  for (auto& [path, values] : live_slot.index) {
     auto lookup = [&](const std::vector<std::optional<std::string_view>>& row) {
       if (row.empty()) return;
       if (auto value = where::IndexValue(path, row)) {

@@ -239,8 +239,6 @@ class Shape {
   std::vector<std::function<void(Result<std::shared_ptr<Shape>>)>> on_ready_;  // guarded by mu_
   std::vector<Buffered> buffered_;  // router's mu_: live changes during the snapshot
   bool dirty_ = false;              // router's mu_: appended since the last checkpoint
-  uint64_t table_relation_ = 0;     // router's mu_: the change table version checked last
-  uint32_t table_version_ = 0;
   bool released_ = false;  // router's mu_
   std::atomic<int64_t> last_used_s_{0};
 };
