@@ -386,8 +386,14 @@ void ShapeFace::Serve(std::shared_ptr<Context> context, std::shared_ptr<Shape> s
   const ShapeRequest& req = context->shape_request;
   const bool live = req.live;
   if (req.subset) {
+    // The client moves its stream to this offset. Every change after it must be in the snapshot
+    // (the client drops those) or still to come, so it is taken before the query runs: the
+    // request's own offset, or the shape's end for -1 / now. An offset read after the query
+    // would skip changes committed after the snapshot.
+    const Offset resume = req.offset.kind == Offset::Kind::kAt ? req.offset : shape->last_offset();
     manager_.RunSubset(
-        shape, *req.subset, [this, context, shape](Result<std::string> body, FieldErrors errors) {
+        shape, *req.subset,
+        [this, context, shape, resume](Result<std::string> body, FieldErrors errors) {
           if (!body.ok()) {
             if (!errors.empty()) {
               return Respond(*context, JsonResponse(400, errors.ToJson()), nullptr);
@@ -401,7 +407,7 @@ void ShapeFace::Serve(std::shared_ptr<Context> context, std::shared_ptr<Shape> s
           }
           http::Response response = JsonResponse(200, std::move(*body));
           response.headers.emplace_back("electric-handle", shape->handle());
-          response.headers.emplace_back("electric-offset", shape->last_offset().ToString());
+          response.headers.emplace_back("electric-offset", resume.ToString());
           response.headers.emplace_back("electric-schema", shape->schema_json());
           response.headers.emplace_back("electric-snapshot", "true");
           Respond(*context, std::move(response), shape.get());

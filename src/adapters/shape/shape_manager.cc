@@ -603,11 +603,19 @@ void ShapeManager::Snapshot(std::shared_ptr<Shape> shape) {
   if (!connection.ok()) return fail(connection.status());
   const ShapeDefinition& def = shape->definition_;
   const TableInfo& table = *def.table;
-  if (options_.set_replica_identity_full && table.replica_identity != 'f') {
+  bool identity_full = table.replica_identity == 'f';
+  if (!identity_full) {
+    std::lock_guard lock(tables_mu_);
+    identity_full = identity_full_.contains(table.oid);
+  }
+  if (options_.set_replica_identity_full && !identity_full) {
     auto altered =
         (*connection)
             ->Exec("ALTER TABLE " + QuotedTableName(table.name) + " REPLICA IDENTITY FULL");
-    if (!altered.ok()) {
+    if (altered.ok()) {
+      std::lock_guard lock(tables_mu_);
+      identity_full_.insert(table.oid);
+    } else {
       spdlog::warn(
           "shapes: could not set REPLICA IDENTITY FULL on {} ({}): updates that move rows out of "
           "shapes filtered on other columns than the key may be missed",

@@ -166,6 +166,7 @@ class ShapeManager {
   std::vector<std::function<void()>> deferred_;
 
   std::mutex tables_mu_;
+  std::set<uint32_t> identity_full_;  // guarded by tables_mu_: tables eddy set FULL on
   std::map<std::pair<std::string, std::string>, std::shared_ptr<const TableInfo>> tables_;
 
   std::atomic<uint64_t> last_seen_lsn_{0};
@@ -239,7 +240,7 @@ class Shape {
   std::vector<std::function<void(Result<std::shared_ptr<Shape>>)>> on_ready_;  // guarded by mu_
   std::vector<Buffered> buffered_;  // router's mu_: live changes during the snapshot
   bool dirty_ = false;              // router's mu_: appended since the last checkpoint
-  bool released_ = false;  // router's mu_
+  bool released_ = false;           // router's mu_
   std::atomic<int64_t> last_used_s_{0};
 };
 
