@@ -1028,10 +1028,12 @@ void ShapeManager::CheckpointLocked(bool force) {
   const auto now = SteadyClock::now();
   if (!force && now - last_checkpoint_ < kCheckpointInterval) return;
   last_checkpoint_ = now;
+  bool all_written = true;
   for (auto& [handle, shape] : by_handle_) {
     if (!shape->dirty_ || shape->state() != Shape::State::kLive) continue;
     if (Status status = shape->log_->Sync(); !status.ok()) {
       spdlog::warn("shapes: could not sync {}: {}", handle, status.ToString());
+      all_written = false;
       continue;
     }
     shape->position_ = position_;
@@ -1041,9 +1043,20 @@ void ShapeManager::CheckpointLocked(bool force) {
                                      position_, shape->log_->size_bytes()));
     if (!status.ok()) {
       spdlog::warn("shapes: {}", status.ToString());
+      all_written = false;
       continue;
     }
     shape->dirty_ = false;
+  }
+  // Every shape's log is now complete up to position_ (the dirty ones were just written there,
+  // the others had nothing to append since their own checkpoint), so a restart may start every
+  // shape from here: the router need not replay from the oldest shape's own position, which
+  // the log's retention may have removed long ago.
+  if (all_written && position_ != checkpointed_) {
+    std::string json = "{\"position\":";
+    AppendJsonString(position_.ToString(), &json);
+    json.push_back('}');
+    if (WriteFileAtomically(options_.dir + "/router.json", json).ok()) checkpointed_ = position_;
   }
 }
 
@@ -1088,9 +1101,19 @@ void ShapeManager::HousekeepLocked() {
 Status ShapeManager::LoadShapes() {
   std::error_code ec;
   std::lock_guard lock(mu_);
+  Position checkpoint;  // see CheckpointLocked: every shape is complete up to it
+  {
+    simdjson::dom::parser parser;
+    simdjson::dom::element router;
+    std::string_view text;
+    if (!parser.load(options_.dir + "/router.json").get(router) && !router["position"].get(text)) {
+      if (auto position = Position::Parse(text)) checkpoint = *position;
+    }
+  }
   for (const auto& dirent : fs::directory_iterator(options_.dir, ec)) {
     if (!dirent.is_directory()) continue;
     const std::string dir = dirent.path().string();
+    if (dirent.path().filename().string().ends_with(".tmp")) continue;
     const std::string meta_path = dir + "/meta.json";
     simdjson::dom::parser parser;
     simdjson::dom::element meta;
@@ -1147,7 +1170,7 @@ Status ShapeManager::LoadShapes() {
       shape->visibility_.wal_lsn = uint64_t(meta["wal_lsn"]);
       auto position = Position::Parse(std::string_view(meta["position"]));
       if (!position) throw std::runtime_error("bad position");
-      shape->position_ = *position;
+      shape->position_ = std::max(*position, checkpoint);
       const uint64_t valid_bytes = uint64_t(meta["valid_bytes"]);
       const auto columns = table->WhereColumns();
       if (def.where) {

@@ -160,6 +160,7 @@ class ShapeManager {
   std::vector<Change> txn_changes_;     // the current transaction's changes that touch shapes
   std::vector<PendingChange> pending_;  // (shape, change) pairs of the current transaction
   Position position_;                   // last commit the router finished
+  Position checkpointed_;               // written to <dir>/router.json
   std::chrono::steady_clock::time_point last_checkpoint_;
   std::chrono::steady_clock::time_point last_housekeeping_;
   ManagerStats stats_;
