@@ -9,7 +9,7 @@ packages=(
   libboost1.81-dev libpg-query-dev libprotobuf-c-dev libsimdjson-dev libspdlog-dev libfmt-dev
   libcli11-dev libtomlplusplus-dev libssl-dev libnats-dev nats-server
   googletest libgtest-dev libgmock-dev libbenchmark-dev
-  nodejs chromium openssl
+  nodejs chromium openssl nginx
 )
 
 missing=()
