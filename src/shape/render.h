@@ -51,8 +51,8 @@ struct LiveChange {
   bool new_in_shape = false;       // the new row matches the shape (insert, update)
   uint64_t lsn = 0;                // the transaction's commit LSN
   uint32_t xid = 0;
-  uint64_t op_position = 0;        // even: change index * 2; a key-change split uses +1 too
-  bool last = false;               // last change of the transaction for this shape
+  uint64_t op_position = 0;  // even: change index * 2; a key-change split uses +1 too
+  bool last = false;         // last change of the transaction for this shape
 };
 
 // Appends the 0, 1 or 2 messages for `change` to `out`, with offsets <lsn>_<op_position>

@@ -18,7 +18,7 @@
 namespace eddy::shape {
 
 struct ShapeLogOptions {
-  std::string path;                   // the log file; created when missing
+  std::string path;                    // the log file; created when missing
   uint64_t chunk_bytes = 10ull << 20;  // a chunk is closed once its messages reach this size
   // Recovery: the file is cut to this many bytes when opened (what the shape's metadata recorded
   // as complete); UINT64_MAX keeps every complete record.
@@ -32,9 +32,9 @@ struct LogMessage {
 };
 
 struct ReadResult {
-  std::string items;   // the messages' JSON joined by ',' (no brackets); empty when none
+  std::string items;  // the messages' JSON joined by ',' (no brackets); empty when none
   size_t count = 0;
-  Offset end;          // offset of the last message served; `after` when none
+  Offset end;            // offset of the last message served; `after` when none
   bool at_head = false;  // nothing in the log after `end`
 };
 

@@ -14,8 +14,8 @@ TEST(ShapeModesTest, TheRealClientSyncsInTriggerMode) {
   Status created = Cluster().CreateDatabase("shape_triggers");
   ASSERT_TRUE(created.ok()) << created.ToString();
   const std::string db = Cluster().Url("shape_triggers");
-  Subprocess eddy({EDDY_BINARY, "--database", db, "--data-dir", TempDir(), "--http",
-                   "127.0.0.1:0", "--open", "serve"},
+  Subprocess eddy({EDDY_BINARY, "--database", db, "--data-dir", TempDir(), "--http", "127.0.0.1:0",
+                   "--open", "serve"},
                   {"EDDY_CAPTURE_MODE=triggers", "EDDY_TRIGGERS_SCHEMA=eddy_shapes"});
   std::regex re("eddy serving (http://127\\.0\\.0\\.1:[0-9]+)");
   std::string url;
@@ -30,9 +30,8 @@ TEST(ShapeModesTest, TheRealClientSyncsInTriggerMode) {
   ASSERT_FALSE(url.empty()) << eddy.Output();
   Subprocess node({"node", "shape/smoke.mjs"}, {"EDDY_URL=" + url, "DATABASE_URL=" + db},
                   EDDY_NODE_TESTS_DIR);
-  EXPECT_EQ(node.Wait(std::chrono::seconds(120)), 0)
-      << node.Output() << "\n--- eddy ---\n"
-      << eddy.Output().substr(0, 20000);
+  EXPECT_EQ(node.Wait(std::chrono::seconds(120)), 0) << node.Output() << "\n--- eddy ---\n"
+                                                     << eddy.Output().substr(0, 20000);
 }
 
 }  // namespace
