@@ -6,9 +6,9 @@ cd "$(dirname "$0")/.."
 seconds="${1:-20}"
 cmake --preset fuzz -G Ninja >/dev/null
 cmake --build build/fuzz -j "$(nproc)" --target pgoutput_fuzzer change_codec_fuzzer nats_body_fuzzer \
-  consumer_fuzzer outbox_record_fuzzer shape_offset_fuzzer shape_request_fuzzer where_fuzzer
+  consumer_fuzzer outbox_record_fuzzer shape_offset_fuzzer shape_request_fuzzer where_fuzzer watermelon_push_fuzzer
 for target in pgoutput_fuzzer change_codec_fuzzer nats_body_fuzzer consumer_fuzzer \
-  outbox_record_fuzzer shape_offset_fuzzer shape_request_fuzzer where_fuzzer; do
+  outbox_record_fuzzer shape_offset_fuzzer shape_request_fuzzer where_fuzzer watermelon_push_fuzzer; do
   corpus="$(mktemp -d)"
   seeds="tests/fuzz/corpus/${target%_fuzzer}"
   if [ -d "$seeds" ]; then cp -r "$seeds"/. "$corpus"/; fi

@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config git clang-14 libclang-rt-14-dev clang-format
   libpq-dev postgresql-15 postgresql-client-15
-  libboost1.81-dev libpg-query-dev libprotobuf-c-dev libsimdjson-dev libspdlog-dev libfmt-dev
+  libboost1.81-dev libpg-query-dev libprotobuf-c-dev libsimdjson-dev libspdlog-dev libfmt-dev zlib1g-dev
   libcli11-dev libtomlplusplus-dev libssl-dev libnats-dev nats-server
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   nodejs chromium openssl nginx

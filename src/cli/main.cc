@@ -19,6 +19,7 @@
 #include "server/consume_command.h"
 #include "server/demo.h"
 #include "server/engine.h"
+#include "server/migrate_command.h"
 #include "server/service.h"
 #include "server/status_report.h"
 
@@ -338,6 +339,15 @@ int main(int argc, char** argv) {
   consume_cmd->add_option("--parked", consume.parked, "list, replay or discard, then exit");
   consume_cmd->add_option("--parked-id", consume.parked_id, "Parked change id (replay: or all)");
   consume_cmd->add_option("--timeout", consume.timeout_s, "Exit after this many seconds");
+  eddy::server::MigrateFlags migrate;
+  CLI::App* migrate_cmd = app.add_subcommand(
+      "migrate", "Apply the migration files of schema/ in timestamp order (docs/schema.md)");
+  migrate_cmd->fallthrough();
+  migrate_cmd->add_option("--dir", migrate.dir,
+                          "Migrations directory (default schema.dir: schema)");
+  migrate_cmd->add_flag("--dry-run", migrate.dry_run, "List what would be applied; change nothing");
+  CLI::App* migrate_status_cmd = migrate_cmd->add_subcommand(
+      "status", "Applied, pending, edited and missing migrations, and the schema hash");
   CLI::App* serve_cmd = app.add_subcommand(
       "serve", "Capture and serve the watch API (SSE, WebSocket), /health, /metrics and a page");
   app.add_subcommand("version", "Print the version");
@@ -390,6 +400,12 @@ int main(int argc, char** argv) {
     return rc.ok() ? *rc : Fail(rc.status());
   }
 
+  if (migrate_cmd->parsed()) {
+    migrate.status = migrate_status_cmd->parsed();
+    auto rc = eddy::server::RunMigrate(*config, migrate);
+    return rc.ok() ? *rc : Fail(rc.status());
+  }
+
   if (triggers_cmd->parsed()) {
     auto report = eddy::outbox::TriggersReport(config->watcher, triggers_cleanup);
     if (!report.ok()) return Fail(report.status());
@@ -398,7 +414,7 @@ int main(int argc, char** argv) {
   }
 
   if (status_cmd->parsed()) {
-    auto report = eddy::server::StatusReport(config->watcher);
+    auto report = eddy::server::StatusReport(config->watcher, config->schema.history_schema);
     if (!report.ok()) return Fail(report.status());
     fmt::print("{}", *report);
     return 0;

@@ -546,6 +546,7 @@ class ServerImpl final : public Server {
     router_.Entry(path).async_handlers[std::move(method)] = std::move(handler);
   }
 
+  void SetDefaultHeader(std::string name, std::string value) override;
   Status Start() override;
   uint16_t port() const override { return port_.load(); }
   void Stop(std::chrono::milliseconds drain) override;
@@ -613,6 +614,16 @@ class ServerImpl final : public Server {
   const std::shared_ptr<Counters> counters_;
   std::atomic<bool> stopping_{false};
   std::atomic<uint16_t> port_{0};
+
+  using Headers = std::vector<std::pair<std::string, std::string>>;
+  // Copied per response; swapped whole, so a response sees all of an update or none.
+  mutable std::mutex default_headers_mu_;
+  std::shared_ptr<const Headers> default_headers_ =
+      std::make_shared<Headers>();  // guarded by default_headers_mu_
+  std::shared_ptr<const Headers> DefaultHeaders() const;
+  // Adds the default headers `res` does not set itself.
+  template <class Message>
+  void AddDefaultHeaders(Message& res) const;
 
   mutable std::mutex stats_mu_;
   std::vector<RouteStats> route_stats_;  // guarded by stats_mu_, indexed by RouteEntry::index
@@ -837,10 +848,31 @@ net::awaitable<void> ServerImpl::Listen() {
   }
 }
 
+void ServerImpl::SetDefaultHeader(std::string name, std::string value) {
+  std::lock_guard<std::mutex> lock(default_headers_mu_);
+  auto next = std::make_shared<Headers>(*default_headers_);
+  std::erase_if(*next, [&](const auto& h) { return beast::iequals(h.first, name); });
+  if (!value.empty()) next->emplace_back(std::move(name), std::move(value));
+  default_headers_ = std::move(next);
+}
+
+std::shared_ptr<const ServerImpl::Headers> ServerImpl::DefaultHeaders() const {
+  std::lock_guard<std::mutex> lock(default_headers_mu_);
+  return default_headers_;
+}
+
+template <class Message>
+void ServerImpl::AddDefaultHeaders(Message& res) const {
+  for (const auto& [name, value] : *DefaultHeaders()) {
+    if (res.find(name) == res.end()) res.set(name, value);
+  }
+}
+
 net::awaitable<void> ServerImpl::Refuse(tcp::socket socket) {
   beast::tcp_stream stream(std::move(socket));
   auto res = ToBeast(Response::Error(503, "unavailable", "too many connections; retry later"), 11,
                      false, false);
+  AddDefaultHeaders(res);
   stream.expires_after(kLingerTimeout);
   auto [ec, n] = co_await bhttp::async_write(stream, res, kUseTuple);
   counters_->bytes_sent += n;
@@ -850,6 +882,7 @@ net::awaitable<void> ServerImpl::Refuse(tcp::socket socket) {
 net::awaitable<bool> ServerImpl::Write(Connection& conn, Response response, unsigned version,
                                        bool keep_alive, bool head) {
   auto res = ToBeast(std::move(response), version, keep_alive, head);
+  AddDefaultHeaders(res);
   conn.stream.expires_after(options_.limits.request_timeout);
   auto [ec, n] = co_await bhttp::async_write(conn.stream, res, kUseTuple);
   counters_->bytes_sent += n;
@@ -1014,6 +1047,7 @@ net::awaitable<bool> ServerImpl::WriteStreamHeader(
       res.insert(name, value);
     }
   }
+  AddDefaultHeaders(res);
   res.chunked(true);
   bhttp::response_serializer<bhttp::empty_body> serializer{res};
   conn.stream.expires_after(options_.limits.idle_timeout);
@@ -1179,8 +1213,10 @@ net::awaitable<bool> ServerImpl::ServeWebSocket(std::shared_ptr<Connection> conn
   conn->ws.emplace(std::move(conn->stream));
   auto& ws = *conn->ws;
   ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
-  ws.set_option(websocket::stream_base::decorator(
-      [](websocket::response_type& res) { res.set(bhttp::field::server, "eddy"); }));
+  ws.set_option(websocket::stream_base::decorator([this](websocket::response_type& res) {
+    res.set(bhttp::field::server, "eddy");
+    AddDefaultHeaders(res);
+  }));
   ws.read_message_max(options_.limits.max_ws_message_bytes);
   ws.auto_fragment(false);  // a message is one frame: fewer writes, simpler clients
   auto [ec] = co_await ws.async_accept(req, kUseTuple);

@@ -170,6 +170,11 @@ class Server {
   // A route answered through an Exchange (HEAD is routed to a GET handler, body dropped).
   virtual void RouteAsync(std::string method, std::string path, AsyncHandler handler) = 0;
 
+  // Sets a header sent on every response from now on: plain responses, errors (404, 503...), the
+  // head of SSE streams and WebSocket handshakes. A response that sets the same header itself
+  // keeps its own value. An empty `value` removes the header. Thread-safe, any time.
+  virtual void SetDefaultHeader(std::string name, std::string value) = 0;
+
   // Binds and starts the io_context threads. Errors name the address and the reason.
   virtual Status Start() = 0;
   virtual uint16_t port() const = 0;

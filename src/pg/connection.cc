@@ -307,8 +307,14 @@ bool Connection::IsOk() const { return PQstatus(conn_) == CONNECTION_OK; }
 
 int Connection::ServerVersion() const { return PQserverVersion(conn_); }
 
+bool Connection::InTransaction() const {
+  const PGTransactionStatusType state = PQtransactionStatus(conn_);
+  return state == PQTRANS_INTRANS || state == PQTRANS_INERROR;
+}
+
 Result<QueryResult> Connection::Check(PGresult* raw_result) {
   QueryResult result(raw_result);
+  last_error_position_ = 0;
   if (raw_result == nullptr) {
     const bool lost = PQstatus(conn_) != CONNECTION_OK;
     return Status(lost ? StatusCode::kUnavailable : StatusCode::kInternal,
@@ -330,6 +336,9 @@ Result<QueryResult> Connection::Check(PGresult* raw_result) {
   const char* primary = PQresultErrorField(raw_result, PG_DIAG_MESSAGE_PRIMARY);
   const char* detail = PQresultErrorField(raw_result, PG_DIAG_MESSAGE_DETAIL);
   const char* hint = PQresultErrorField(raw_result, PG_DIAG_MESSAGE_HINT);
+  if (const char* position = PQresultErrorField(raw_result, PG_DIAG_STATEMENT_POSITION)) {
+    last_error_position_ = std::atoi(position);
+  }
   const bool lost = PQstatus(conn_) != CONNECTION_OK;
   std::string message;
   if (primary != nullptr) {

@@ -93,6 +93,12 @@ class Connection {
   bool IsOk() const;
   // The server's version as a number, e.g. 150004 for 15.4.
   int ServerVersion() const;
+  // Whether a transaction block is open (after BEGIN, before COMMIT/ROLLBACK), also when it
+  // failed and waits for ROLLBACK.
+  bool InTransaction() const;
+  // The 1-based character position in the statement text that the last failed Exec/ExecParams
+  // reported (PostgreSQL's "LINE n" caret), or 0 when it reported none or the last call succeeded.
+  int last_error_position() const { return last_error_position_; }
   // The underlying connection, for the replication protocol. Owned by this object.
   PGconn* raw() const { return conn_; }
 
@@ -107,6 +113,7 @@ class Connection {
   Result<QueryResult> Check(PGresult* result);
 
   PGconn* conn_;
+  int last_error_position_ = 0;
 };
 
 }  // namespace eddy::pg

@@ -218,6 +218,8 @@ Status ApplyConfigFile(const std::string& path, Config* config) {
       {"webhooks", {}},   // an array of tables, checked by ReadWebhooks
       {"consumers", {}},  // an array of tables, checked by ReadConsumers
       {"triggers", {"schema", "channel", "poll_ms", "install"}},
+      {"schema", {"dir", "history_schema", "hash_check_ms"}},
+      {"watermelon", watermelon::WatermelonConfigKeys()},
       {"shapes",
        {"enabled", "dir", "chunk_kb", "long_poll_timeout_ms", "sse_timeout_ms", "max_age_s",
         "stale_age_s", "secret", "allow_delete", "replica_identity_full", "workers",
@@ -348,6 +350,10 @@ Status ApplyConfigFile(const std::string& path, Config* config) {
     }
   }
   EDDY_RETURN_IF_ERROR(watch::ValidateWatchers(config->watch));
+  // [schema] (docs/schema.md)
+  EDDY_RETURN_IF_ERROR(ReadKey(t, "schema", "dir", &config->schema.dir));
+  EDDY_RETURN_IF_ERROR(ReadKey(t, "schema", "history_schema", &config->schema.history_schema));
+  EDDY_RETURN_IF_ERROR(ReadKey(t, "schema", "hash_check_ms", &config->schema.hash_check_ms));
   // [shapes]
   {
     ShapesConfig& sc = config->shapes;
@@ -412,6 +418,7 @@ Status ApplyConfigFile(const std::string& path, Config* config) {
   }
   EDDY_RETURN_IF_ERROR(ReadWebhooks(t, &config->webhooks));
   EDDY_RETURN_IF_ERROR(ReadConsumers(t, &config->consumers));
+  EDDY_RETURN_IF_ERROR(watermelon::ReadWatermelonConfig(t, &config->watermelon));
   config->config_file = path;
   return Status::Ok();
 }
@@ -487,6 +494,12 @@ Status Validate(const Config& config) {
   }
   if (w.triggers.channel.empty() || w.triggers.channel.size() > 63) {
     return InvalidArgument("triggers.channel: must be 1 to 63 bytes");
+  }
+  if (config.schema.history_schema.empty() || config.schema.history_schema.size() > 63) {
+    return InvalidArgument("schema.history_schema: must be 1 to 63 bytes");
+  }
+  if (config.schema.hash_check_ms < 100 || config.schema.hash_check_ms > 3'600'000) {
+    return InvalidArgument("schema.hash_check_ms: must be 100 to 3600000 milliseconds");
   }
   if (w.capture_mode == "nats" && w.nats.url.empty()) {
     return InvalidArgument(

@@ -7,6 +7,7 @@
 #include "eddy/watcher.h"
 
 #include "adapters/watch/watch_config.h"
+#include "adapters/watermelon/watermelon_config.h"
 #include "deliver/exec_consumer_options.h"
 #include "deliver/webhook_options.h"
 
@@ -56,12 +57,21 @@ struct ShapesConfig {
   int64_t max_disk_mb = 0;
 };
 
+// [schema]: migrations (`eddy migrate`) and the schema hash (docs/schema.md).
+struct SchemaConfig {
+  std::string dir = "schema";           // migration files <digits>_<name>.sql
+  std::string history_schema = "eddy";  // <history_schema>.schema_migrations
+  int64_t hash_check_ms = 5000;         // how often `serve` re-reads the synced tables' columns
+};
+
 struct Config {
   WatcherOptions watcher;
   HttpConfig http;
   watch::WatchConfig watch;
   AuthConfig auth;
   ShapesConfig shapes;
+  SchemaConfig schema;
+  watermelon::WatermelonConfig watermelon;              // [watermelon] (docs/watermelon.md)
   std::vector<deliver::WebhookOptions> webhooks;        // [[webhooks]] (docs/webhooks.md)
   std::vector<deliver::ExecConsumerOptions> consumers;  // [[consumers]] (docs/consumers.md)
   std::string config_file;

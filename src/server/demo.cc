@@ -1,15 +1,9 @@
 #include "server/demo.h"
 
-#include <algorithm>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
-#include <vector>
-
 #include <fmt/format.h>
 
-#include "pg/connection.h"
 #include "pg/throwaway_cluster.h"
+#include "server/migrate_command.h"
 
 namespace eddy::server {
 
@@ -18,28 +12,10 @@ DevDatabase::~DevDatabase() = default;
 DevDatabase::DevDatabase(DevDatabase&&) noexcept = default;
 
 Status ApplySchemaFiles(const std::string& conninfo, const std::string& schema_dir) {
-  std::error_code ec;
-  if (!std::filesystem::is_directory(schema_dir, ec)) {
-    return NotFound(
-        fmt::format("schema directory {} does not exist (pass --schema-dir)", schema_dir));
-  }
-  std::vector<std::filesystem::path> files;
-  for (const auto& entry : std::filesystem::directory_iterator(schema_dir)) {
-    if (entry.path().extension() == ".sql") files.push_back(entry.path());
-  }
-  std::sort(files.begin(), files.end());
-  EDDY_ASSIGN_OR_RETURN(std::unique_ptr<pg::Connection> conn, pg::Connection::Connect(conninfo));
-  for (const auto& file : files) {
-    std::ifstream in(file);
-    std::stringstream sql;
-    sql << in.rdbuf();
-    auto res = conn->Exec("BEGIN;\n" + sql.str() + "\n;COMMIT;");
-    if (!res.ok()) {
-      (void)conn->Exec("ROLLBACK");
-      return res.status().WithContext(fmt::format("schema file {}", file.string()));
-    }
-  }
-  return Status::Ok();
+  // The same Migrator as `eddy migrate`: timestamp order, one transaction per file, a history
+  // table, so `eddy migrate` against the dev database later applies only newer files.
+  return ApplyMigrations(conninfo, schema_dir)
+      .WithContext(fmt::format("loading {} (pass --schema-dir)", schema_dir));
 }
 
 Result<DevDatabase> StartDevDatabase(const std::string& schema_dir) {

@@ -21,10 +21,11 @@ struct DevDatabase {
   DevDatabase(DevDatabase&&) noexcept;
 };
 
-// Starts the cluster and applies every `schema_dir/*.sql` in file-name (timestamp) order.
+// Starts the cluster and applies the migrations in `schema_dir` (ApplySchemaFiles).
 Result<DevDatabase> StartDevDatabase(const std::string& schema_dir);
 
-// Applies every `schema_dir/*.sql` in file-name order, each in one transaction.
+// Applies the migrations in `schema_dir` with the Migrator (src/schema): timestamp order, each
+// file in its own transaction, recorded in eddy.schema_migrations.
 Status ApplySchemaFiles(const std::string& conninfo, const std::string& schema_dir);
 
 }  // namespace eddy::server

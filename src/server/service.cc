@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "eddy/clock.h"
+
 #include "change/json_encoder.h"
 #include "server/auth_gate.h"
 #include "server/consumer_admin.h"
@@ -29,15 +31,32 @@ Result<std::unique_ptr<Service>> Service::Create(const Config& config) {
   http::ServerOptions options;
   options.address = config.http.address;
   options.port = static_cast<uint16_t>(config.http.port);
+  if (config.watermelon.active()) {  // WatermelonDB pushes are bigger than other requests
+    options.limits.max_body_bytes = std::max(
+        options.limits.max_body_bytes, static_cast<size_t>(config.watermelon.max_push_mb) << 20);
+  }
   s->http_ = http::Server::Create(options);
   s->face_->Register(*s->http_);
   if (config.shapes.enabled) {
     EDDY_RETURN_IF_ERROR(s->CreateShapes());
   }
+  if (config.watermelon.active()) {
+    watermelon::WatermelonFaceOptions wo;
+    wo.config = config.watermelon;
+    wo.conninfo = config.watcher.database_url;
+    if (config.watcher.capture_mode == "logical") wo.publication = config.watcher.publication;
+    if (config.auth.mode != "open") {
+      EDDY_ASSIGN_OR_RETURN(wo.verifier, MakeJwtVerifier(config.auth));
+    }
+    s->watermelon_ =
+        std::make_unique<watermelon::WatermelonFace>(std::move(wo), s->engine_->change_log());
+    s->watermelon_->Register(*s->http_);
+  }
   std::shared_ptr<const auth::JwtVerifier> admin_verifier;
   if (config.auth.mode != "open") {
     EDDY_ASSIGN_OR_RETURN(admin_verifier, MakeJwtVerifier(config.auth));
   }
+  s->CreateSchemaHash(admin_verifier);
   RegisterConsumerAdmin(*s->http_, *s->consumers_, std::move(admin_verifier));
   return s;
 }
@@ -76,14 +95,54 @@ Status Service::CreateShapes() {
   return Status::Ok();
 }
 
+void Service::CreateSchemaHash(std::shared_ptr<const auth::JwtVerifier> verifier) {
+  if (config_.watcher.database_url.empty()) return;
+  http::Server* http = http_.get();
+  schema_hash_ = std::make_unique<schema::SchemaHashMonitor>(
+      config_.watcher.database_url,
+      schema::SchemaHashOptions::ForWatcher(config_.watcher, config_.schema.history_schema),
+      std::chrono::milliseconds(config_.schema.hash_check_ms),
+      [http](const schema::SchemaDigest& digest) {
+        http->SetDefaultHeader("eddy-schema-hash", digest.hash);
+      });
+  schema::SchemaHashMonitor* monitor = schema_hash_.get();
+  // The synced tables' definitions name tables and columns: with auth on, any valid token.
+  http_->Route("GET", "/v1/schema", [monitor, verifier](const http::Request& request) {
+    if (verifier != nullptr) {
+      std::string token = request.Query("token").value_or("");
+      if (auto header = request.Header("authorization");
+          header && (header->rfind("Bearer ", 0) == 0 || header->rfind("bearer ", 0) == 0)) {
+        token = header->substr(7);
+      }
+      if (token.empty()) {
+        return http::Response::Error(
+            401, "unauthorized", "a bearer token is required (Authorization: Bearer ...)", "token");
+      }
+      auto claims = verifier->Verify(token, SystemClock().NowUnixMicros() / 1000000);
+      if (!claims.ok()) {
+        return http::Response::Error(401, "unauthorized", claims.status().message(), "token");
+      }
+    }
+    std::optional<schema::SchemaDigest> digest = monitor->Current();
+    if (!digest) {
+      return http::Response::Error(
+          503, "unavailable",
+          "the schema hash is not known yet: eddy could not read the catalog (see its log)");
+    }
+    return http::Response::Json(200, digest->Json());
+  });
+}
+
 Service::~Service() { Stop(); }
 
 Status Service::Start() {
   EDDY_RETURN_IF_ERROR(engine_->Start());
   EDDY_RETURN_IF_ERROR(hub_->Start());
   if (shapes_) EDDY_RETURN_IF_ERROR(shapes_->Start());
+  if (watermelon_) EDDY_RETURN_IF_ERROR(watermelon_->Start());
   EDDY_RETURN_IF_ERROR(webhooks_->Start());
   EDDY_RETURN_IF_ERROR(consumers_->Start(*engine_));
+  if (schema_hash_) schema_hash_->Start();  // before HTTP: the first response has the header
   return http_->Start().WithContext(fmt::format("http {}:{} (change it with --http or [http])",
                                                 config_.http.address, config_.http.port));
 }
@@ -92,6 +151,8 @@ void Service::Stop() {
   if (stopped_) return;
   stopped_ = true;
   if (http_) http_->Stop();
+  if (watermelon_) watermelon_->Stop();
+  if (schema_hash_) schema_hash_->Stop();
   if (consumers_) consumers_->Stop();
   if (webhooks_) webhooks_->Stop();
   if (shapes_) shapes_->Stop();
@@ -132,6 +193,7 @@ watch::FaceStatus Service::CurrentStatus() const {
   out.metrics += webhooks_->MetricsText();
   out.metrics += consumers_->MetricsText();
   if (shapes_) out.metrics += shapes_->MetricsText();
+  if (watermelon_) out.metrics += watermelon_->MetricsText();
   return out;
 }
 

@@ -7,11 +7,17 @@
 #include "adapters/watch/catalog.h"
 #include "adapters/watch/hub.h"
 #include "adapters/watch/watch_face.h"
+#include "adapters/watermelon/watermelon_face.h"
 #include "deliver/exec_consumers.h"
 #include "deliver/webhooks.h"
 #include "http/server.h"
+#include "schema/schema_hash_monitor.h"
 #include "server/config.h"
 #include "server/engine.h"
+
+namespace eddy::auth {
+class JwtVerifier;
+}
 
 namespace eddy::server {
 
@@ -32,11 +38,14 @@ class Service {
   deliver::ExecConsumers& consumers() { return *consumers_; }
   watch::Hub& hub() { return *hub_; }
   shapes::ShapeManager* shapes() { return shapes_.get(); }
+  watermelon::WatermelonFace* watermelon() { return watermelon_.get(); }
 
  private:
   Service() = default;
   watch::FaceStatus CurrentStatus() const;
   Status CreateShapes();  // after http_ exists
+  // The schema hash monitor and GET /v1/schema; after http_ exists.
+  void CreateSchemaHash(std::shared_ptr<const auth::JwtVerifier> verifier);
 
   Config config_;
   std::unique_ptr<Engine> engine_;
@@ -47,7 +56,12 @@ class Service {
   std::unique_ptr<watch::WatchFace> face_;
   std::unique_ptr<shapes::ShapeManager> shapes_;  // [shapes]: a log follower, like the hub
   std::unique_ptr<shapes::ShapeFace> shape_face_;
+  // [watermelon]: a log follower and the sync endpoints; stopped after http_ (its routes).
+  std::unique_ptr<watermelon::WatermelonFace> watermelon_;
   std::unique_ptr<http::Server> http_;
+  // Keeps the eddy-schema-hash header of every response current (docs/schema.md); null without
+  // a database (edge mode without source.database_url).
+  std::unique_ptr<schema::SchemaHashMonitor> schema_hash_;
   bool stopped_ = false;
 };
 

@@ -6,10 +6,11 @@
 
 #include "capture/slot_manager.h"
 #include "pg/connection.h"
+#include "schema/schema_hash.h"
 
 namespace eddy::server {
 
-Result<std::string> StatusReport(const WatcherOptions& options) {
+Result<std::string> StatusReport(const WatcherOptions& options, const std::string& history_schema) {
   if (options.database_url.empty()) {
     return InvalidArgument("no database: pass --database or set DATABASE_URL");
   }
@@ -59,6 +60,11 @@ Result<std::string> StatusReport(const WatcherOptions& options) {
     out +=
         fmt::format("leader       backend pid {} from {}\n", leader->Get(0, 0), leader->Get(0, 1));
   }
+  auto digest = schema::ComputeSchemaDigest(
+      *conn, schema::SchemaHashOptions::ForWatcher(options, history_schema));
+  if (!digest.ok()) return digest.status().WithContext("schema hash");
+  out += fmt::format("schema hash: {} ({} synced table{})\n", digest->hash, digest->tables.size(),
+                     digest->tables.size() == 1 ? "" : "s");
   std::error_code ec;
   std::filesystem::path dir = std::filesystem::path(options.data_dir) / "log";
   uint64_t bytes = 0;

@@ -16,7 +16,8 @@ using shape::Offset;
 
 constexpr std::string_view kExposeHeaders =
     "electric-cursor,electric-handle,electric-has-data,electric-offset,electric-schema,"
-    "electric-up-to-date,electric-internal-known-error,retry-after";
+    "electric-up-to-date,electric-internal-known-error,retry-after,"
+    "eddy-schema-hash";  // the server's default header (docs/schema.md)
 constexpr std::string_view kMustRefetchBody = "[{\"headers\":{\"control\":\"must-refetch\"}}]";
 // Electric's cursor epoch: 2024-10-09T00:00:00Z.
 constexpr int64_t kCursorEpochSeconds = 1728432000;

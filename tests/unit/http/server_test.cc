@@ -194,6 +194,62 @@ TEST_F(ServerTest, UnknownPathIs404AndOtherMethodIs405) {
   EXPECT_EQ(server_->Stats().routes[0].errors, 1u);
 }
 
+TEST_F(ServerTest, DefaultHeaderIsOnEveryKindOfResponse) {
+  Make().Route("GET", "/plain", [](const Request&) { return Response::Text(200, "ok"); });
+  server_->Route("GET", "/own", [](const Request&) {
+    Response response = Response::Text(200, "own");
+    response.headers.emplace_back("eddy-schema-hash", "route-value");
+    return response;
+  });
+  RouteEvents();
+  RouteEcho();
+  server_->SetDefaultHeader("eddy-schema-hash", "0123456789abcdef");
+  Start();
+
+  Client client(port_);
+  client.Send(Get("/plain"));
+  auto response = client.ReadResponse();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->Header("eddy-schema-hash"), "0123456789abcdef");
+  client.Send(Get("/nope"));  // errors too
+  response = client.ReadResponse();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 404);
+  EXPECT_EQ(response->Header("eddy-schema-hash"), "0123456789abcdef");
+  client.Send(Get("/own"));  // a route's own value wins
+  response = client.ReadResponse();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->Header("eddy-schema-hash"), "route-value");
+
+  // A new value applies to the next response; the name matches case-insensitively.
+  server_->SetDefaultHeader("Eddy-Schema-Hash", "fedcba9876543210");
+  client.Send(Get("/plain"));
+  response = client.ReadResponse();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->headers.count("eddy-schema-hash"), 1u);
+  EXPECT_EQ(response->Header("eddy-schema-hash"), "fedcba9876543210");
+
+  Client sse(port_);
+  sse.Send(Get("/events"));
+  response = sse.ReadResponse(milliseconds(5000), /*head=*/true);
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->Header("content-type"), "text/event-stream");
+  EXPECT_EQ(response->Header("eddy-schema-hash"), "fedcba9876543210");
+
+  Client ws(port_);
+  response = ws.WsHandshake("/ws");
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 101);
+  EXPECT_EQ(response->Header("eddy-schema-hash"), "fedcba9876543210");
+
+  // An empty value removes it.
+  server_->SetDefaultHeader("eddy-schema-hash", "");
+  client.Send(Get("/plain"));
+  response = client.ReadResponse();
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->headers.count("eddy-schema-hash"), 0u);
+}
+
 TEST_F(ServerTest, HeadIsAnsweredForGetRoutes) {
   Make().Route("GET", "/doc", [](const Request&) { return Response::Text(200, "hello world"); });
   Start();

@@ -281,5 +281,31 @@ TEST(ConfigTest, ShapesSectionIsReadAndBadValuesNameTheKey) {
   }
 }
 
+TEST(ConfigTest, SchemaSectionIsReadAndBadValuesNameTheKey) {
+  std::string path =
+      WriteFile("[schema]\ndir = 'db/migrations'\nhistory_schema = 'ops'\nhash_check_ms = 250\n");
+  Config c;
+  ASSERT_TRUE(ApplyConfigFile(path, &c).ok());
+  EXPECT_EQ(c.schema.dir, "db/migrations");
+  EXPECT_EQ(c.schema.history_schema, "ops");
+  EXPECT_EQ(c.schema.hash_check_ms, 250);
+  EXPECT_TRUE(Validate(c).ok());
+  c.schema.hash_check_ms = 10;
+  Status bad = Validate(c);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.message().find("schema.hash_check_ms"), std::string::npos);
+  c.schema.hash_check_ms = 5000;
+  c.schema.history_schema = "";
+  EXPECT_NE(Validate(c).message().find("schema.history_schema"), std::string::npos);
+  unlink(path.c_str());
+  path = WriteFile("[schema]\ndirectory = 'x'\n");
+  Config fresh;
+  Status unknown = ApplyConfigFile(path, &fresh);
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_NE(unknown.message().find("unknown key schema.directory"), std::string::npos)
+      << unknown.message();
+  unlink(path.c_str());
+}
+
 }  // namespace
 }  // namespace eddy::server
