@@ -94,9 +94,13 @@ std::optional<std::string> CanonicalNumeric(std::string_view text) {
   const size_t implied = shift < 0 ? static_cast<size_t>(-shift) : 0;
   if (plain.size() <= implied) plain = std::string(implied - plain.size() + 1, '0') + plain;
   const size_t split = plain.size() - implied;
-  std::string int_part(plain, 0, split);
+  // Leading zeros of the integer part go (one is kept for "0.5"); sliced, not erased one by
+  // one, which GCC 12 at -O2 misreads as an overflow.
+  const size_t first_nonzero = plain.find_first_not_of('0');
+  const size_t int_start = std::min(first_nonzero == std::string::npos ? split : first_nonzero,
+                                    split == 0 ? size_t{0} : split - 1);
+  std::string int_part(plain, int_start, split - int_start);
   std::string frac_part(plain, split);
-  while (int_part.size() > 1 && int_part[0] == '0') int_part.erase(0, 1);
   if (int_part.empty()) int_part.push_back('0');
   frac_part.resize(static_cast<size_t>(scale), '0');
   std::string out;

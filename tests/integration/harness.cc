@@ -5,6 +5,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -180,6 +181,20 @@ std::string Subprocess::Output() const {
   std::stringstream s;
   s << in.rdbuf();
   return s.str();
+}
+
+std::string WaitUntilServing(const Subprocess& eddy, std::chrono::seconds timeout) {
+  const std::regex serving("eddy serving (http://127\\.0\\.0\\.1:[0-9]+)");
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::smatch m;
+    const std::string out = eddy.Output();
+    if (std::regex_search(out, m, serving) && out.find("capture: streaming") != std::string::npos) {
+      return m[1];
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return "";
 }
 
 bool Subprocess::WaitForOutput(const std::string& needle, std::chrono::seconds timeout) const {

@@ -75,6 +75,11 @@ class Subprocess {
   std::string out_;
 };
 
+// Waits until an `eddy serve` / `eddy dev` child prints "eddy serving http://127.0.0.1:<port>"
+// and "capture: streaming"; returns that base URL, or "" after `timeout`.
+std::string WaitUntilServing(const Subprocess& eddy,
+                             std::chrono::seconds timeout = std::chrono::seconds(30));
+
 // Waits until the replication slot `slot` exists and a walsender streams from it; false on timeout.
 // Rows committed before that are not the slot's to capture.
 bool WaitForActiveSlot(const std::string& conninfo, const std::string& slot,

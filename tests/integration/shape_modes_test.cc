@@ -11,20 +11,6 @@
 namespace eddy::testing {
 namespace {
 
-// Waits until `eddy` serves and captures; returns its base URL ("" when it did not start).
-std::string StartEddy(Subprocess& eddy) {
-  std::regex re("eddy serving (http://127\\.0\\.0\\.1:[0-9]+)");
-  for (int i = 0; i < 300; ++i) {
-    std::smatch m;
-    std::string out = eddy.Output();
-    if (std::regex_search(out, m, re) && out.find("capture: streaming") != std::string::npos) {
-      return m[1];
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return "";
-}
-
 TEST(ShapeModesTest, TheLeastRecentlyReadShapeGoesPastMaxShapes) {
   Status created = Cluster().CreateDatabase("shape_budget");
   ASSERT_TRUE(created.ok()) << created.ToString();
@@ -34,7 +20,7 @@ TEST(ShapeModesTest, TheLeastRecentlyReadShapeGoesPastMaxShapes) {
   Subprocess eddy({EDDY_BINARY, "--config", dir + "/eddy.toml", "--database", db, "--data-dir",
                    TempDir(), "--http", "127.0.0.1:0", "--open", "serve"},
                   {});
-  const std::string url = StartEddy(eddy);
+  const std::string url = WaitUntilServing(eddy);
   ASSERT_FALSE(url.empty()) << eddy.Output();
   Subprocess node({"node", "shape/budget.mjs"}, {"EDDY_URL=" + url, "DATABASE_URL=" + db},
                   EDDY_NODE_TESTS_DIR);
@@ -49,7 +35,7 @@ TEST(ShapeModesTest, TheRealClientSyncsInTriggerMode) {
   Subprocess eddy({EDDY_BINARY, "--database", db, "--data-dir", TempDir(), "--http", "127.0.0.1:0",
                    "--open", "serve"},
                   {"EDDY_CAPTURE_MODE=triggers", "EDDY_TRIGGERS_SCHEMA=eddy_shapes"});
-  const std::string url = StartEddy(eddy);
+  const std::string url = WaitUntilServing(eddy);
   ASSERT_FALSE(url.empty()) << eddy.Output();
   Subprocess node({"node", "shape/smoke.mjs"}, {"EDDY_URL=" + url, "DATABASE_URL=" + db},
                   EDDY_NODE_TESTS_DIR);

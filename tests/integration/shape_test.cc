@@ -65,17 +65,9 @@ allow_delete = true
                                      "--open",
                                      "serve"};
     *proc = new Proc(argv, {});
-    std::regex re("eddy serving (http://127\\.0\\.0\\.1:[0-9]+)");
-    for (int i = 0; i < 300; ++i) {
-      std::smatch m;
-      std::string out = (*proc)->Output();
-      if (std::regex_search(out, m, re) && out.find("capture: streaming") != std::string::npos) {
-        return m[1];
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    ADD_FAILURE() << "eddy serve did not start: " << (*proc)->Output();
-    return "";
+    std::string url = WaitUntilServing(**proc);
+    if (url.empty()) ADD_FAILURE() << "eddy serve did not start: " << (*proc)->Output();
+    return url;
   }
 
   static int Node(const std::string& script, std::vector<std::string> env = {}) {
@@ -252,16 +244,7 @@ row_column = "owner"
                                    *db_,         "--data-dir", TempDir(),          "--slot",
                                    "shape_auth", "--http",     "127.0.0.1:0",      "serve"};
   Proc secured(argv, {});
-  std::regex re("eddy serving (http://127\\.0\\.0\\.1:[0-9]+)");
-  std::string url;
-  for (int i = 0; i < 300 && url.empty(); ++i) {
-    std::smatch m;
-    std::string out = secured.Output();
-    if (std::regex_search(out, m, re) && out.find("capture: streaming") != std::string::npos) {
-      url = m[1];
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  const std::string url = WaitUntilServing(secured);
   ASSERT_FALSE(url.empty()) << secured.Output();
   Proc node({"node", "shape/auth.mjs"},
             {"EDDY_URL=" + url, "DATABASE_URL=" + *db_, "EDDY_SECRET=" + secret,

@@ -69,18 +69,10 @@ class WatchTest : public ::testing::Test {
       env = {"EDDY_CAPTURE_MODE=triggers", "EDDY_TRIGGERS_SCHEMA=" + slot};
     }
     *proc = new Proc(argv, env);
-    std::regex re("eddy serving (http://127\\.0\\.0\\.1:[0-9]+)");
-    for (int i = 0; i < 300; ++i) {
-      std::smatch m;
-      std::string out = (*proc)->Output();
-      // Serving, and capture streams, so that subscriptions see every change.
-      if (std::regex_search(out, m, re) && out.find("capture: streaming") != std::string::npos) {
-        return m[1];
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    ADD_FAILURE() << "eddy serve did not start: " << (*proc)->Output();
-    return "";
+    // Serving, and capture streams, so that subscriptions see every change.
+    std::string url = WaitUntilServing(**proc);
+    if (url.empty()) ADD_FAILURE() << "eddy serve did not start: " << (*proc)->Output();
+    return url;
   }
 
   // Runs one Node script; returns its exit code and prints its output on failure.

@@ -42,6 +42,14 @@ http::Response MessageResponse(int status, std::string_view message) {
   return JsonResponse(status, std::move(body));
 }
 
+// PostgreSQL could not be reached (Electric's body and retry-after).
+http::Response DatabaseUnreachable() {
+  http::Response response = JsonResponse(
+      503, "{\"code\":\"database_unreachable\",\"error\":\"Database is unreachable\"}");
+  response.headers.emplace_back("retry-after", "10");
+  return response;
+}
+
 int64_t MonotonicMicros() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
@@ -314,24 +322,19 @@ void ShapeFace::HandleShape(const http::Request& request,
   if (!parsed.errors.empty()) {
     return Respond(*context, JsonResponse(400, parsed.errors.ToJson()), nullptr);
   }
-  manager_.LookupTable(
-      *parsed.request.table, [this, context](Result<std::shared_ptr<const TableInfo>> table) {
-        if (!table.ok()) {
-          if (table.status().code() == StatusCode::kNotFound ||
-              table.status().code() == StatusCode::kFailedPrecondition) {
-            FieldErrors errors;
-            errors.Add("table", table.status().message());
-            return Respond(*context, JsonResponse(400, errors.ToJson()), nullptr);
-          }
-          http::Response response =
-              JsonResponse(503,
-                           "{\"code\":\"database_unreachable\",\"error\":\"Database is "
-                           "unreachable\"}");
-          response.headers.emplace_back("retry-after", "10");
-          return Respond(*context, std::move(response), nullptr);
-        }
-        Continue(context, *table);
-      });
+  manager_.LookupTable(*parsed.request.table,
+                       [this, context](Result<std::shared_ptr<const TableInfo>> table) {
+                         if (!table.ok()) {
+                           if (table.status().code() == StatusCode::kNotFound ||
+                               table.status().code() == StatusCode::kFailedPrecondition) {
+                             FieldErrors errors;
+                             errors.Add("table", table.status().message());
+                             return Respond(*context, JsonResponse(400, errors.ToJson()), nullptr);
+                           }
+                           return Respond(*context, DatabaseUnreachable(), nullptr);
+                         }
+                         Continue(context, *table);
+                       });
 }
 
 void ShapeFace::Continue(std::shared_ptr<Context> context, std::shared_ptr<const TableInfo> table) {
@@ -399,12 +402,7 @@ void ShapeFace::Serve(std::shared_ptr<Context> context, std::shared_ptr<Shape> s
             if (!errors.empty()) {
               return Respond(*context, JsonResponse(400, errors.ToJson()), nullptr);
             }
-            http::Response response =
-                JsonResponse(503,
-                             "{\"code\":\"database_unreachable\",\"error\":\"Database is "
-                             "unreachable\"}");
-            response.headers.emplace_back("retry-after", "10");
-            return Respond(*context, std::move(response), nullptr);
+            return Respond(*context, DatabaseUnreachable(), nullptr);
           }
           http::Response response = JsonResponse(200, std::move(*body));
           response.headers.emplace_back("electric-handle", shape->handle());
