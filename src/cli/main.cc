@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "change/change_json.h"
@@ -277,7 +278,19 @@ std::string FindSchemaDir(const std::string& flag) {
 
 }  // namespace
 
+// A server holds a socket per client and, for shapes, a log file per live shape: the soft limit
+// on open files (often 1024) would cut it off long before memory does. The hard limit is ours
+// to take.
+static void RaiseOpenFileLimit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
+
 int main(int argc, char** argv) {
+  RaiseOpenFileLimit();
   CLI::App app{"eddy: every committed change from PostgreSQL, decoded, durable and in order"};
   app.require_subcommand(1);
   app.fallthrough();  // global options may also follow the subcommand

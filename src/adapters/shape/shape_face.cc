@@ -158,6 +158,32 @@ std::optional<ShapeDefinition> BuildDefinition(const ShapeRequest& request,
   return def;
 }
 
+// Whether `req` (with `grant`) names exactly the shape `def` was built from.
+static bool SameParameters(const ShapeRequest& req, const ShapeGrant& grant,
+                           const ShapeDefinition& def) {
+  if (!req.table || req.table->schema != def.table->name.schema ||
+      req.table->name != def.table->name.name) {
+    return false;
+  }
+  const bool has_where = req.where && !req.where->empty();
+  if (has_where != def.where.has_value() || (has_where && *req.where != *def.where)) return false;
+  if (has_where && req.params != def.params) return false;
+  if (req.replica_full != def.replica_full || req.changes_only != def.changes_only) return false;
+  if (grant.row_column != def.row_rule_column ||
+      (grant.row_column && grant.row_value != def.row_rule_value)) {
+    return false;
+  }
+  if (req.columns.has_value() != def.explicit_columns) return false;
+  if (req.columns) {
+    std::set<std::string> asked(req.columns->begin(), req.columns->end());
+    if (asked.size() != def.selected.size()) return false;
+    for (int index : def.selected) {
+      if (!asked.contains(def.table->columns[index].name)) return false;
+    }
+  }
+  return true;
+}
+
 // One request in flight.
 struct ShapeFace::Context {
   http::Request request;
@@ -346,10 +372,19 @@ void ShapeFace::Continue(std::shared_ptr<Context> context, std::shared_ptr<const
       return Respond(*context, MessageResponse(grant.status, grant.message), nullptr);
     }
   }
-  FieldErrors errors;
-  context->definition = BuildDefinition(req, table, grant, &errors);
-  if (!context->definition) {
-    return Respond(*context, JsonResponse(400, errors.ToJson()), nullptr);
+  // A request for a shape it already has (every catch-up and live request) reuses that shape's
+  // compiled definition when the parameters are the ones it was made from: no WHERE compile.
+  std::shared_ptr<Shape> known;
+  if (req.handle) known = manager_.Find(*req.handle);
+  if (known && SameParameters(req, grant, known->definition()) &&
+      known->definition().table == table) {
+    context->definition = known->definition();
+  } else {
+    FieldErrors errors;
+    context->definition = BuildDefinition(req, table, grant, &errors);
+    if (!context->definition) {
+      return Respond(*context, JsonResponse(400, errors.ToJson()), nullptr);
+    }
   }
   const ShapeDefinition& def = *context->definition;
 

@@ -1,13 +1,17 @@
 #include "adapters/shape/shape_manager.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <random>
 #include <sstream>
 
+#include <fcntl.h>
 #include <simdjson.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include "common/json_string.h"
 #include "pg/connection.h"
@@ -266,7 +270,6 @@ Status ShapeManager::Start() {
     }
     position_ = start;
     last_seen_lsn_.store(start.commit_lsn.value());
-    last_checkpoint_ = SteadyClock::now();
     last_housekeeping_ = SteadyClock::now();
   }
   auto reader = log_.NewReader(start);
@@ -289,6 +292,7 @@ Status ShapeManager::Start() {
   for (int i = 0; i < options_.workers; ++i) workers_.emplace_back([this] { RunWorker(); });
   timer_thread_ = std::thread([this] { RunTimers(); });
   router_ = std::thread([this] { RunRouter(); });
+  checkpoint_thread_ = std::thread([this] { RunCheckpoints(); });
   return Status::Ok();
 }
 
@@ -301,10 +305,12 @@ void ShapeManager::Stop() {
   workers_.clear();
   timers_cv_.notify_all();
   if (timer_thread_.joinable()) timer_thread_.join();
+  checkpoint_cv_.notify_all();
+  if (checkpoint_thread_.joinable()) checkpoint_thread_.join();
+  Checkpoint();
   std::vector<std::shared_ptr<Shape>> shapes;
   {
     std::lock_guard lock(mu_);
-    CheckpointLocked(true);
     for (auto& [handle, shape] : by_handle_) shapes.push_back(shape);
   }
   RunDeferred();
@@ -776,9 +782,8 @@ void ShapeManager::RunRouter() {
         FinishTransactionLocked(entry.commit);
       }
     }
-    if (txn_changes_.empty()) {
-      CheckpointLocked(false);
-      if (SteadyClock::now() - last_housekeeping_ >= kHousekeepingInterval) HousekeepLocked();
+    if (txn_changes_.empty() && SteadyClock::now() - last_housekeeping_ >= kHousekeepingInterval) {
+      HousekeepLocked();
     }
   }
   RunDeferred();
@@ -1024,39 +1029,91 @@ std::string MetaJson(const Shape& shape, const ShapeDefinition& def, const shape
 
 }  // namespace
 
-void ShapeManager::CheckpointLocked(bool force) {
-  const auto now = SteadyClock::now();
-  if (!force && now - last_checkpoint_ < kCheckpointInterval) return;
-  last_checkpoint_ = now;
-  bool all_written = true;
-  for (auto& [handle, shape] : by_handle_) {
-    if (!shape->dirty_ || shape->state() != Shape::State::kLive) continue;
-    if (Status status = shape->log_->Sync(); !status.ok()) {
-      spdlog::warn("shapes: could not sync {}: {}", handle, status.ToString());
-      all_written = false;
-      continue;
+void ShapeManager::Checkpoint() {
+  struct Entry {
+    std::string handle;
+    Position position;
+    uint64_t bytes = 0;
+  };
+  struct Meta {
+    std::string path;
+    std::string json;
+  };
+  std::vector<Entry> entries;
+  std::vector<Meta> metas;
+  std::vector<std::shared_ptr<Shape>> written;
+  Position global;
+  {
+    std::lock_guard lock(mu_);
+    bool any_dirty = false;
+    for (auto& [handle, shape] : by_handle_) any_dirty |= shape->dirty_;
+    if (!any_dirty && position_ == checkpointed_) return;
+    global = position_;
+    entries.reserve(by_handle_.size());
+    for (auto& [handle, shape] : by_handle_) {
+      if (shape->state() != Shape::State::kLive) continue;
+      if (shape->dirty_) {
+        shape->position_ = position_;
+        shape->checkpoint_bytes_ = shape->log_->size_bytes();
+        shape->dirty_ = false;
+        written.push_back(shape);
+      }
+      if (!shape->meta_written_) {
+        metas.push_back({shape->dir_ + "/meta.json",
+                         MetaJson(*shape, shape->definition_, shape->layout_, shape->visibility_,
+                                  shape->position_, shape->checkpoint_bytes_)});
+        shape->meta_written_ = true;
+      }
+      entries.push_back({handle, shape->position_, shape->checkpoint_bytes_});
     }
-    shape->position_ = position_;
-    Status status =
-        WriteFileAtomically(shape->dir_ + "/meta.json",
-                            MetaJson(*shape, shape->definition_, shape->layout_, shape->visibility_,
-                                     position_, shape->log_->size_bytes()));
-    if (!status.ok()) {
-      spdlog::warn("shapes: {}", status.ToString());
-      all_written = false;
-      continue;
-    }
-    shape->dirty_ = false;
   }
-  // Every shape's log is now complete up to position_ (the dirty ones were just written there,
-  // the others had nothing to append since their own checkpoint), so a restart may start every
-  // shape from here: the router need not replay from the oldest shape's own position, which
-  // the log's retention may have removed long ago.
-  if (all_written && position_ != checkpointed_) {
+  // Outside the lock, so the router goes on: the definitions, then ONE syncfs for every shape
+  // log and meta file (not an fdatasync per shape), then the manifest that points into them.
+  Status status;
+  for (const Meta& meta : metas) {
+    if (status.ok()) status = WriteFileAtomically(meta.path, meta.json);
+  }
+  if (status.ok()) {
+    const int dir_fd = ::open(options_.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir_fd < 0 || ::syncfs(dir_fd) != 0) {
+      status = IoError("shapes: syncfs of " + options_.dir + " failed: " + std::strerror(errno));
+    }
+    if (dir_fd >= 0) ::close(dir_fd);
+  }
+  if (status.ok()) {
     std::string json = "{\"position\":";
-    AppendJsonString(position_.ToString(), &json);
-    json.push_back('}');
-    if (WriteFileAtomically(options_.dir + "/router.json", json).ok()) checkpointed_ = position_;
+    AppendJsonString(global.ToString(), &json);
+    json.append(",\"shapes\":{");
+    for (size_t i = 0; i < entries.size(); ++i) {
+      if (i > 0) json.push_back(',');
+      AppendJsonString(entries[i].handle, &json);
+      json.append(":[");
+      AppendJsonString(entries[i].position.ToString(), &json);
+      json.append("," + std::to_string(entries[i].bytes) + "]");
+    }
+    json.append("}}");
+    status = WriteFileAtomically(options_.dir + "/manifest.json", json);
+  }
+  std::lock_guard lock(mu_);
+  if (!status.ok()) {
+    spdlog::warn("shapes: checkpoint failed, retried in a second: {}", status.ToString());
+    for (auto& shape : written) shape->dirty_ = true;
+    for (auto& [handle, shape] : by_handle_) {
+      if (!shape->dirty_ && shape->state() == Shape::State::kLive) shape->dirty_ = true;
+    }
+    return;
+  }
+  checkpointed_ = global;
+}
+
+void ShapeManager::RunCheckpoints() {
+  std::unique_lock lock(checkpoint_mu_);
+  while (!stopping_.load()) {
+    checkpoint_cv_.wait_for(lock, kCheckpointInterval);
+    if (stopping_.load()) break;
+    lock.unlock();
+    Checkpoint();
+    lock.lock();
   }
 }
 
@@ -1101,13 +1158,28 @@ void ShapeManager::HousekeepLocked() {
 Status ShapeManager::LoadShapes() {
   std::error_code ec;
   std::lock_guard lock(mu_);
-  Position checkpoint;  // see CheckpointLocked: every shape is complete up to it
+  // The manifest (see Checkpoint): every shape's log is complete up to its global position, and
+  // per shape the position and bytes of its last checkpoint.
+  Position checkpoint;
+  std::map<std::string, std::pair<Position, uint64_t>> manifest;
   {
     simdjson::dom::parser parser;
-    simdjson::dom::element router;
+    simdjson::dom::element root;
     std::string_view text;
-    if (!parser.load(options_.dir + "/router.json").get(router) && !router["position"].get(text)) {
+    if (!parser.load(options_.dir + "/manifest.json").get(root) && !root["position"].get(text)) {
       if (auto position = Position::Parse(text)) checkpoint = *position;
+      simdjson::dom::object shapes;
+      if (!root["shapes"].get(shapes)) {
+        for (auto field : shapes) {
+          simdjson::dom::array entry;
+          std::string_view pos;
+          uint64_t bytes = 0;
+          if (field.value.get(entry) || entry.at(0).get(pos) || entry.at(1).get(bytes)) continue;
+          if (auto parsed = Position::Parse(pos)) {
+            manifest[std::string(field.key)] = {*parsed, bytes};
+          }
+        }
+      }
     }
   }
   for (const auto& dirent : fs::directory_iterator(options_.dir, ec)) {
@@ -1170,8 +1242,14 @@ Status ShapeManager::LoadShapes() {
       shape->visibility_.wal_lsn = uint64_t(meta["wal_lsn"]);
       auto position = Position::Parse(std::string_view(meta["position"]));
       if (!position) throw std::runtime_error("bad position");
+      uint64_t valid_bytes = uint64_t(meta["valid_bytes"]);
+      if (auto entry = manifest.find(shape->handle_); entry != manifest.end()) {
+        position = entry->second.first;
+        valid_bytes = entry->second.second;
+      }
       shape->position_ = std::max(*position, checkpoint);
-      const uint64_t valid_bytes = uint64_t(meta["valid_bytes"]);
+      shape->checkpoint_bytes_ = valid_bytes;
+      shape->meta_written_ = true;
       const auto columns = table->WhereColumns();
       if (def.where) {
         auto filter = where::Compile(*def.where, def.params, columns);

@@ -145,7 +145,11 @@ class ShapeManager {
   void RunDeferred();
   void RouteChangeLocked(const log::LogEntry& entry);
   void FinishTransactionLocked(const Commit& commit);
-  void CheckpointLocked(bool force);
+  // Once a second, on its own thread: writes new shapes' meta.json, syncs the file system once,
+  // then <dir>/manifest.json with every shape's (position, complete bytes) and the router's
+  // position. A restart resumes each shape from there.
+  void Checkpoint();
+  void RunCheckpoints();
   void HousekeepLocked();
   Result<std::shared_ptr<const TableInfo>> LoadTableNow(const RelationName& name);
 
@@ -160,8 +164,7 @@ class ShapeManager {
   std::vector<Change> txn_changes_;     // the current transaction's changes that touch shapes
   std::vector<PendingChange> pending_;  // (shape, change) pairs of the current transaction
   Position position_;                   // last commit the router finished
-  Position checkpointed_;               // written to <dir>/router.json
-  std::chrono::steady_clock::time_point last_checkpoint_;
+  Position checkpointed_;               // the router position of the last manifest
   std::chrono::steady_clock::time_point last_housekeeping_;
   ManagerStats stats_;
   std::vector<std::function<void()>> deferred_;
@@ -174,6 +177,9 @@ class ShapeManager {
   std::atomic<bool> stopping_{false};
   std::unique_ptr<log::LogReader> reader_;  // router thread
   std::thread router_;
+  std::mutex checkpoint_mu_;
+  std::condition_variable checkpoint_cv_;
+  std::thread checkpoint_thread_;
 
   std::mutex jobs_mu_;
   std::condition_variable jobs_cv_;
@@ -241,6 +247,8 @@ class Shape {
   std::vector<std::function<void(Result<std::shared_ptr<Shape>>)>> on_ready_;  // guarded by mu_
   std::vector<Buffered> buffered_;  // router's mu_: live changes during the snapshot
   bool dirty_ = false;              // router's mu_: appended since the last checkpoint
+  bool meta_written_ = false;       // router's mu_: meta.json (the definition) is on disk
+  uint64_t checkpoint_bytes_ = 0;   // router's mu_: complete log bytes at position_
   bool released_ = false;           // router's mu_
   std::atomic<int64_t> last_used_s_{0};
 };
