@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 cmake --preset release -G Ninja >/dev/null
 cmake --build build/release -j "$(nproc)" --target capture_bench watch_bench change_log_bench \
-  pgoutput_decode_bench json_encode_bench nats_bench trigger_bench consumer_bench shape_log_bench shape_bench eddy
+  pgoutput_decode_bench json_encode_bench nats_bench trigger_bench consumer_bench shape_log_bench shape_bench watermelon_bench eddy
 echo "== capture: eddy vs pg_recvlogical, latency vs a bare libpq reader"
 build/release/bench/capture_bench "$@"
 echo "== watch: SSE fan-out vs a bare libpq reader"
@@ -21,6 +21,8 @@ echo "== shape log vs plain write()/pread() of the same bytes"
 build/release/bench/shape_log_bench
 echo "== Shape API: initial sync vs COPY, 10k live shapes vs a bare libpq reader"
 build/release/bench/shape_bench
+echo "== WatermelonDB pull/push vs COPY of the same rows"
+build/release/bench/watermelon_bench
 echo "== micro-benchmarks"
 build/release/bench/pgoutput_decode_bench --benchmark_min_time=1
 build/release/bench/json_encode_bench --benchmark_min_time=1

@@ -150,8 +150,10 @@ Status Service::Start() {
 void Service::Stop() {
   if (stopped_) return;
   stopped_ = true;
-  if (http_) http_->Stop();
+  // The WatermelonFace answers from its own workers through the HTTP server's executors: its
+  // workers are joined before the server's io_context is destroyed.
   if (watermelon_) watermelon_->Stop();
+  if (http_) http_->Stop();
   if (schema_hash_) schema_hash_->Stop();
   if (consumers_) consumers_->Stop();
   if (webhooks_) webhooks_->Stop();

@@ -1,17 +1,23 @@
 // The WatermelonDB face against a real PostgreSQL, driven with plain HTTP requests (the real
 // @nozbe/watermelondb client is tested under tests/node): the watermark, writes from other SQL
 // writers, tombstones, the slow-transaction hole of the seed design, conflicts, idempotent
-// retries and rejected ids.
+// retries and rejected ids, JWT scopes, migration syncs, paging and gzip.
 
+#include <cctype>
+#include <chrono>
 #include <set>
 #include <thread>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <simdjson.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <zlib.h>
 
+#include "auth/base64url.h"
 #include "harness.h"
 #include "server/service.h"
 
@@ -62,8 +68,82 @@ HttpReply Http(uint16_t port, const std::string& method, const std::string& targ
   return reply;
 }
 
+// Percent-encodes a query parameter value.
+std::string UrlEncode(std::string_view value) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : value) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+// The ids of changes.<table>.<kind> in a pull answer ("created", "updated" or "deleted").
+std::set<std::string> IdsOf(const std::string& body, const std::string& table,
+                            const std::string& kind) {
+  std::set<std::string> ids;
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  if (parser.parse(body).get(doc) != simdjson::SUCCESS) return ids;
+  simdjson::dom::array list;
+  if (doc["changes"][table][kind].get_array().get(list) != simdjson::SUCCESS) return ids;
+  for (simdjson::dom::element e : list) {
+    std::string_view id;
+    if (kind == "deleted" ? e.get_string().get(id) : e["id"].get_string().get(id)) continue;
+    ids.insert(std::string(id));
+  }
+  return ids;
+}
+
+// gunzip of a whole gzip member; "" when it is not one.
+std::string Gunzip(const std::string& zipped) {
+  z_stream z{};
+  if (inflateInit2(&z, 15 + 16) != Z_OK) return "";
+  std::string out;
+  char buffer[65536];
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(zipped.data()));
+  z.avail_in = static_cast<uInt>(zipped.size());
+  int rc = Z_OK;
+  while (rc == Z_OK) {
+    z.next_out = reinterpret_cast<Bytef*>(buffer);
+    z.avail_out = sizeof(buffer);
+    rc = inflate(&z, Z_NO_FLUSH);
+    out.append(buffer, sizeof(buffer) - z.avail_out);
+  }
+  inflateEnd(&z);
+  return rc == Z_STREAM_END ? out : "";
+}
+
+const std::string kJwtSecret = "an-hs256-secret-of-at-least-32-bytes!!";
+
+// "Authorization: Bearer <HS256 JWT with sub = `sub`>\r\n".
+std::string BearerFor(const std::string& sub) {
+  const int64_t exp = std::chrono::duration_cast<std::chrono::seconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count() +
+                      3600;
+  const std::string input =
+      auth::Base64UrlEncode(R"({"alg":"HS256","typ":"JWT"})") + "." +
+      auth::Base64UrlEncode(R"({"sub":")" + sub + R"(","exp":)" + std::to_string(exp) + "}");
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), kJwtSecret.data(), static_cast<int>(kJwtSecret.size()),
+       reinterpret_cast<const unsigned char*>(input.data()), input.size(), mac, &len);
+  return "Authorization: Bearer " + input + "." +
+         auth::Base64UrlEncode(std::string(reinterpret_cast<const char*>(mac), len)) + "\r\n";
+}
+
 class WatermelonTest : public ::testing::Test {
  protected:
+  // Lets a fixture change the configuration (tables, auth) before the service is created.
+  virtual void Configure(server::Config&) {}
+
   void SetUp() override {
     db_ = NewDatabase();
     Sql(db_,
@@ -80,6 +160,7 @@ class WatermelonTest : public ::testing::Test {
     songs.rename = {{"added_at", "created_at"}};
     config.watermelon.tables.push_back(songs);
     config.watermelon.pull_wait_ms = 5000;
+    Configure(config);
     auto service = server::Service::Create(config);
     ASSERT_TRUE(service.ok()) << service.status().ToString();
     service_ = std::move(service).value();
@@ -95,21 +176,25 @@ class WatermelonTest : public ::testing::Test {
   struct Pulled {
     int status = 0;
     int64_t timestamp = 0;
+    bool has_more = false;
     std::set<std::string> created, updated, deleted;
     std::string body;
   };
-  Pulled Pull(const std::string& last, const std::string& client = "") {
+  // `query` replaces "&schema_version=1&migration=null"; `headers` are extra header lines.
+  Pulled Pull(const std::string& last, const std::string& client = "",
+              const std::string& headers = "",
+              const std::string& query = "&schema_version=1&migration=null") {
     Pulled p;
-    HttpReply r =
-        Http(port_, "GET",
-             "/v1/watermelon/pull?last_pulled_at=" + last + "&schema_version=1&migration=null", "",
-             client.empty() ? "" : "X-Client-Id: " + client + "\r\n");
+    HttpReply r = Http(port_, "GET", "/v1/watermelon/pull?last_pulled_at=" + last + query, "",
+                       (client.empty() ? "" : "X-Client-Id: " + client + "\r\n") + headers);
     p.status = r.status;
     p.body = r.body;
     if (r.status != 200) return p;
     simdjson::dom::parser parser;
     simdjson::dom::element doc = parser.parse(r.body);
     p.timestamp = doc["timestamp"].get_int64();
+    bool more = false;
+    if (doc["hasMore"].get_bool().get(more) == simdjson::SUCCESS) p.has_more = more;
     simdjson::dom::element songs = doc["changes"]["songs"];
     for (simdjson::dom::element e : songs["created"].get_array()) {
       p.created.insert(std::string(e["id"].get_string().value()));
@@ -122,9 +207,10 @@ class WatermelonTest : public ::testing::Test {
     }
     return p;
   }
-  HttpReply Push(int64_t last, const std::string& body, const std::string& client = "") {
+  HttpReply Push(int64_t last, const std::string& body, const std::string& client = "",
+                 const std::string& headers = "") {
     return Http(port_, "POST", "/v1/watermelon/push?last_pulled_at=" + std::to_string(last), body,
-                client.empty() ? "" : "X-Client-Id: " + client + "\r\n");
+                (client.empty() ? "" : "X-Client-Id: " + client + "\r\n") + headers);
   }
 
   std::string db_;
@@ -258,6 +344,25 @@ TEST_F(WatermelonTest, RecordsPostgresRefusesAreRejectedAndTheRestCommits) {
   EXPECT_EQ(no_last.status, 400) << no_last.body;
 }
 
+TEST_F(WatermelonTest, BatchedPushKeepsRecordOrderAndRejectsOnlyTheBadRecords) {
+  Pulled start = Pull("null", "batcher");
+  // Different column sets, an id twice (the later record wins) and one record PostgreSQL refuses
+  // inside an otherwise good batch.
+  HttpReply r = Push(start.timestamp,
+                     R"({"songs":{"created":[{"id":"x1","title":"a"},{"id":"x2","title":"b"},)"
+                     R"({"id":"x3","title":"c","plays":2},{"id":"x1","title":"a2"}],)"
+                     R"("updated":[{"id":"y1","plays":1},{"id":"y2","plays":-5},)"
+                     R"({"id":"y3","plays":3}],"deleted":[]}})",
+                     "batcher");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find(R"("experimentalRejectedIds":{"songs":["y2"]})"), std::string::npos)
+      << r.body;
+  EXPECT_EQ(Query(db_,
+                  "SELECT string_agg(id || ':' || title || ':' || plays, ',' ORDER BY id) "
+                  "FROM songs"),
+            "x1:a2:0,x2:b:0,x3:c:2,y1::1,y3::3");
+}
+
 TEST_F(WatermelonTest, PushedDeletesBecomeTombstonesForOtherDevices) {
   Sql(db_, "INSERT INTO songs (id, title) VALUES ('d1', 'x'), ('d2', 'y')");
   Pulled a = Pull("null", "deviceA");
@@ -277,6 +382,175 @@ TEST_F(WatermelonTest, PushedDeletesBecomeTombstonesForOtherDevices) {
   HttpReply zipped = Http(port_, "GET", "/v1/watermelon/pull?last_pulled_at=null", "",
                           "Accept-Encoding: gzip\r\n");
   EXPECT_EQ(zipped.status, 200);
+}
+
+// A face that the owner column scopes by the token's "sub".
+class WatermelonScopeTest : public WatermelonTest {
+ protected:
+  void Configure(server::Config& config) override {
+    config.auth.mode = "jwt";
+    config.auth.hs256_secret = kJwtSecret;
+    config.watermelon.tables[0].scope_column = "owner";
+    config.watermelon.tables[0].scope_claim = "sub";
+  }
+};
+
+TEST_F(WatermelonScopeTest, UsersPullOnlyTheirRowsAndRowsMoveInAndOutOfScope) {
+  const std::string alice = BearerFor("alice");
+  const std::string bob = BearerFor("bob");
+  Sql(db_,
+      "INSERT INTO songs (id, title, owner) VALUES ('a1', 'x', 'alice'), ('a2', 'y', 'alice'), "
+      "('b1', 'z', 'bob')");
+  EXPECT_EQ(Pull("null").status, 401);
+  EXPECT_EQ(Pull("null", "", "Authorization: Bearer not.a.token\r\n").status, 401);
+  Pulled a = Pull("null", "deviceA", alice);
+  ASSERT_EQ(a.status, 200) << a.body;
+  EXPECT_EQ(a.created, (std::set<std::string>{"a1", "a2"})) << a.body;
+  Pulled b = Pull("null", "deviceB", bob);
+  ASSERT_EQ(b.status, 200) << b.body;
+  EXPECT_EQ(b.created, (std::set<std::string>{"b1"})) << b.body;
+
+  // a2 changes owner: it leaves alice's scope as deleted and enters bob's as created.
+  Sql(db_, "UPDATE songs SET owner = 'bob' WHERE id = 'a2'");
+  Pulled a2 = Pull(std::to_string(a.timestamp), "deviceA", alice);
+  ASSERT_EQ(a2.status, 200) << a2.body;
+  EXPECT_EQ(a2.deleted, (std::set<std::string>{"a2"})) << a2.body;
+  EXPECT_TRUE(a2.created.empty() && a2.updated.empty()) << a2.body;
+  Pulled b2 = Pull(std::to_string(b.timestamp), "deviceB", bob);
+  ASSERT_EQ(b2.status, 200) << b2.body;
+  EXPECT_EQ(b2.created, (std::set<std::string>{"a2"})) << b2.body;
+  EXPECT_TRUE(b2.deleted.empty()) << b2.body;
+
+  // Alice pushes: an update of bob's row is rejected, her new row is written with her as owner
+  // (an owner in the record is ignored), her own row is updated.
+  HttpReply pushed = Push(
+      a2.timestamp,
+      R"({"songs":{"created":[{"id":"a3","title":"new","owner":"bob"}],)"
+      R"("updated":[{"id":"b1","title":"stolen"},{"id":"a1","title":"mine"}],"deleted":["a2"]}})",
+      "deviceA", alice);
+  ASSERT_EQ(pushed.status, 200) << pushed.body;
+  EXPECT_NE(pushed.body.find(R"("experimentalRejectedIds":{"songs":["a2","b1"]})"),
+            std::string::npos)
+      << pushed.body;
+  EXPECT_EQ(Query(db_,
+                  "SELECT string_agg(id || '=' || owner || ':' || title, ',' ORDER BY id) "
+                  "FROM songs"),
+            "a1=alice:mine,a2=bob:y,a3=alice:new,b1=bob:z");
+  // Alice's new row never reaches bob.
+  Pulled b3 = Pull(std::to_string(b2.timestamp), "deviceB", bob);
+  EXPECT_FALSE(b3.created.count("a3") || b3.updated.count("a3")) << b3.body;
+}
+
+// A second table, for migration syncs.
+class WatermelonMigrationTest : public WatermelonTest {
+ protected:
+  void Configure(server::Config& config) override {
+    Sql(db_, "CREATE TABLE albums (id text PRIMARY KEY, name text NOT NULL DEFAULT '')");
+    watermelon::WatermelonTableConfig albums;
+    albums.table = "albums";
+    config.watermelon.tables.push_back(albums);
+  }
+};
+
+TEST_F(WatermelonMigrationTest, MigrationSyncBackfillsANewTableAndANewColumn) {
+  Sql(db_, "INSERT INTO albums VALUES ('al1', 'one'), ('al2', 'two')");
+  Sql(db_, "INSERT INTO songs (id, title, plays) VALUES ('m1', 'x', 5), ('m2', 'y', 0)");
+  Pulled first = Pull("null", "dev");
+  ASSERT_EQ(first.status, 200) << first.body;
+  const std::string since = std::to_string(first.timestamp);
+  Pulled plain = Pull(since, "dev");
+  ASSERT_EQ(plain.status, 200) << plain.body;
+  EXPECT_TRUE(IdsOf(plain.body, "albums", "created").empty()) << plain.body;
+  EXPECT_TRUE(IdsOf(plain.body, "songs", "updated").empty()) << plain.body;
+
+  // The client's schema went from 1 to 2, adding the albums table and songs.plays.
+  const std::string migration =
+      R"({"from":1,"tables":["albums"],"columns":[{"table":"songs","columns":["plays"]}]})";
+  Pulled migrated = Pull(since, "dev", "", "&schema_version=2&migration=" + UrlEncode(migration));
+  ASSERT_EQ(migrated.status, 200) << migrated.body;
+  EXPECT_EQ(IdsOf(migrated.body, "albums", "created"), (std::set<std::string>{"al1", "al2"}))
+      << migrated.body;
+  // Only rows whose new column holds something other than its default are sent.
+  EXPECT_EQ(IdsOf(migrated.body, "songs", "updated"), (std::set<std::string>{"m1"}))
+      << migrated.body;
+  EXPECT_NE(migrated.body.find(R"("plays":5)"), std::string::npos) << migrated.body;
+  EXPECT_GE(migrated.timestamp, first.timestamp);
+  // Unknown names are ignored; a malformed migration is a 400 naming the parameter.
+  Pulled unknown = Pull(
+      since, "dev", "",
+      "&schema_version=2&migration=" + UrlEncode(R"({"from":1,"tables":["nope"],"columns":[]})"));
+  EXPECT_EQ(unknown.status, 200) << unknown.body;
+  Pulled bad = Pull(since, "dev", "", "&schema_version=2&migration=" + UrlEncode("{\"from\":"));
+  EXPECT_EQ(bad.status, 400) << bad.body;
+  EXPECT_NE(bad.body.find("migration"), std::string::npos) << bad.body;
+}
+
+TEST_F(WatermelonTest, PagesCoverEveryChangeOnceInCommitOrder) {
+  Pulled start = Pull("null", "pager");
+  ASSERT_EQ(start.status, 200);
+  std::set<std::string> written;
+  for (int i = 0; i < 25; ++i) {
+    Sql(db_, "INSERT INTO songs (id, title) VALUES ('p" + std::to_string(i) + "', 't')");
+    written.insert("p" + std::to_string(i));
+  }
+  // One transaction larger than a page is never split.
+  Sql(db_, "INSERT INTO songs (id, title) SELECT 'big' || g, 't' FROM generate_series(1, 12) g");
+  for (int i = 1; i <= 12; ++i) written.insert("big" + std::to_string(i));
+
+  std::multiset<std::string> received;
+  int64_t last = start.timestamp;
+  int pages = 0;
+  bool big_seen = false;
+  while (true) {
+    Pulled page =
+        Pull(std::to_string(last), "pager", "", "&schema_version=1&migration=null&page_size=10");
+    ASSERT_EQ(page.status, 200) << page.body;
+    ASSERT_LT(++pages, 20) << "paging does not end";
+    EXPECT_GT(page.timestamp, last) << page.body;
+    size_t bigs = 0;
+    for (const std::string& id : page.created) {
+      received.insert(id);
+      if (id.starts_with("big")) ++bigs;
+    }
+    EXPECT_TRUE(page.updated.empty()) << page.body;
+    EXPECT_TRUE(bigs == 0 || bigs == 12) << "a transaction was split: " << page.body;
+    big_seen = big_seen || bigs == 12;
+    last = page.timestamp;
+    if (!page.has_more) break;
+  }
+  EXPECT_GE(pages, 3);
+  EXPECT_TRUE(big_seen);
+  EXPECT_EQ(received.size(), written.size());
+  EXPECT_EQ(std::set<std::string>(received.begin(), received.end()), written);
+  // Nothing left after the last page.
+  Pulled after =
+      Pull(std::to_string(last), "pager", "", "&schema_version=1&migration=null&page_size=10");
+  EXPECT_TRUE(after.created.empty() && after.updated.empty() && !after.has_more) << after.body;
+  EXPECT_EQ(Pull(std::to_string(last), "", "", "&page_size=0").status, 400);
+}
+
+TEST_F(WatermelonTest, GzipWhenAskedDecompressesToTheSameJson) {
+  Sql(db_,
+      "INSERT INTO songs (id, title, meta) SELECT 'g' || g, repeat('title ', 10), "
+      "jsonb_build_object('n', g) FROM generate_series(1, 200) g");
+  HttpReply zipped = Http(port_, "GET", "/v1/watermelon/pull?last_pulled_at=null", "",
+                          "Accept-Encoding: gzip, deflate\r\n");
+  ASSERT_EQ(zipped.status, 200);
+  EXPECT_NE(zipped.headers.find("Content-Encoding: gzip"), std::string::npos) << zipped.headers;
+  HttpReply plain = Http(port_, "GET", "/v1/watermelon/pull?last_pulled_at=null");
+  ASSERT_EQ(plain.status, 200);
+  EXPECT_EQ(plain.headers.find("Content-Encoding"), std::string::npos) << plain.headers;
+  const std::string unzipped = Gunzip(zipped.body);
+  ASSERT_FALSE(unzipped.empty()) << "not a gzip body";
+  EXPECT_LT(zipped.body.size(), unzipped.size() / 4);
+  // Same changes (the timestamps of the two pulls may differ).
+  simdjson::dom::parser p1, p2;
+  simdjson::dom::element a = p1.parse(unzipped);
+  simdjson::dom::element b = p2.parse(plain.body);
+  simdjson::dom::element changes_zipped = a["changes"];
+  simdjson::dom::element changes_plain = b["changes"];
+  EXPECT_EQ(simdjson::to_string(changes_zipped), simdjson::to_string(changes_plain));
+  EXPECT_EQ(IdsOf(unzipped, "songs", "created").size(), 200u);
 }
 
 }  // namespace

@@ -348,19 +348,20 @@ void ShapeManager::RunWorker() {
 uint64_t ShapeManager::After(std::chrono::milliseconds delay, std::function<void()> callback) {
   std::lock_guard lock(timers_mu_);
   const uint64_t id = next_timer_id_++;
-  timers_.emplace(SteadyClock::now() + delay, std::make_pair(id, std::move(callback)));
-  timers_cv_.notify_one();
+  const auto when = SteadyClock::now() + delay;
+  // The timer thread sleeps until the earliest deadline: wake it only for an earlier one.
+  const bool earliest = timers_.empty() || when < timers_.begin()->first;
+  timer_index_[id] = timers_.emplace(when, std::make_pair(id, std::move(callback)));
+  if (earliest) timers_cv_.notify_one();
   return id;
 }
 
 void ShapeManager::Cancel(uint64_t timer_id) {
   std::lock_guard lock(timers_mu_);
-  for (auto it = timers_.begin(); it != timers_.end(); ++it) {
-    if (it->second.first == timer_id) {
-      timers_.erase(it);
-      return;
-    }
-  }
+  auto it = timer_index_.find(timer_id);
+  if (it == timer_index_.end()) return;
+  timers_.erase(it->second);
+  timer_index_.erase(it);
 }
 
 void ShapeManager::RunTimers() {
@@ -377,6 +378,7 @@ void ShapeManager::RunTimers() {
       continue;
     }
     auto callback = std::move(first->second.second);
+    timer_index_.erase(first->second.first);
     timers_.erase(first);
     lock.unlock();
     callback();
@@ -384,6 +386,7 @@ void ShapeManager::RunTimers() {
   }
   // Fire what is left so that nobody waits for a stopped manager.
   auto left = std::move(timers_);
+  timer_index_.clear();
   lock.unlock();
   for (auto& [when, entry] : left) entry.second();
 }

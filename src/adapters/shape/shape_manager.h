@@ -190,6 +190,10 @@ class ShapeManager {
   std::condition_variable timers_cv_;
   std::multimap<std::chrono::steady_clock::time_point, std::pair<uint64_t, std::function<void()>>>
       timers_;
+  // id -> its entry in timers_, so that Cancel (every answered long poll) is not a scan.
+  std::unordered_map<uint64_t, std::multimap<std::chrono::steady_clock::time_point,
+                                             std::pair<uint64_t, std::function<void()>>>::iterator>
+      timer_index_;
   uint64_t next_timer_id_ = 1;
   std::thread timer_thread_;
 };

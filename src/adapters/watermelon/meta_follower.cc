@@ -245,6 +245,7 @@ void MetaFollower::Run() {
       if (pending_.size() >= kMaxBatchRows) status = Flush(false);
     } else {
       last_commit_ = (*next)->commit.commit_lsn.value();
+      batch_xids_.push_back((*next)->commit.xid.value());
       txn_origin_.clear();
       if (pending_.size() >= kMaxBatchRows) status = Flush(true);
     }
@@ -339,11 +340,45 @@ void MetaFollower::OnChange(const Change& change) {
   }
 }
 
+// PostgreSQL writes a commit record (which eddy decodes) a moment before the transaction becomes
+// visible to new snapshots. A pull that saw this batch's metadata but not yet its rows would
+// move the client's watermark past them for good, so the batch waits until every transaction
+// in it is visible (normally already so; bounded, then written anyway with a warning).
+Status MetaFollower::WaitUntilVisible(pg::Connection& c) {
+  if (batch_xids_.empty()) return Status::Ok();
+  std::vector<std::string> xids;
+  xids.reserve(batch_xids_.size());
+  for (uint32_t x : batch_xids_) xids.push_back(std::to_string(x));
+  // The 32-bit ids are widened against the snapshot's xmax (the nearest epoch).
+  const std::string sql =
+      "WITH s AS (SELECT pg_catalog.pg_current_snapshot() AS snap), "
+      "m AS (SELECT snap, pg_catalog.pg_snapshot_xmax(snap)::text::int8 AS xm FROM s), "
+      "w AS (SELECT snap, xm, ((xm >> 32) << 32) | x AS full_xid FROM m, "
+      "unnest($1::int8[]) AS x) "
+      "SELECT coalesce(bool_and(pg_catalog.pg_visible_in_snapshot((CASE WHEN full_xid > xm + "
+      "2147483648 THEN full_xid - 4294967296 ELSE full_xid END)::text::xid8, snap)), true) "
+      "FROM w";
+  const std::optional<std::string> param = TextArrayLiteral(xids);
+  for (int attempt = 0; attempt < 2000; ++attempt) {
+    EDDY_ASSIGN_OR_RETURN(pg::QueryResult r, c.ExecParams(sql, {param}));
+    if (r.Get(0, 0) == "t") {
+      batch_xids_.clear();
+      return Status::Ok();
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  spdlog::warn("watermelon: {} transactions were still not visible after 2 s; writing on",
+               batch_xids_.size());
+  batch_xids_.clear();
+  return Status::Ok();
+}
+
 Status MetaFollower::Flush(bool at_commit) {
   if (!conn_ || !conn_->IsOk()) return Unavailable("no connection to PostgreSQL");
   pg::Connection& c = *conn_;
   const std::string s = Q(options_.schema);
   const uint64_t through = last_commit_;
+  EDDY_RETURN_IF_ERROR(WaitUntilVisible(c));
   EDDY_RETURN_IF_ERROR(c.Exec("BEGIN").status());
   auto body = [&]() -> Status {
     if (!pending_.empty()) {

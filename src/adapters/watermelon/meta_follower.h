@@ -83,6 +83,7 @@ class MetaFollower {
   Status Backfill(pg::Connection& c, const SyncTable& table, uint64_t version, bool overwrite);
   void OnChange(const Change& change);
   Status Flush(bool at_commit);
+  Status WaitUntilVisible(pg::Connection& c);
   Status ApplyTruncate(const SyncTable& table, uint64_t version);
   Status CollectGarbage();
   void SetError(const std::string& error);
@@ -98,8 +99,9 @@ class MetaFollower {
   std::unordered_map<std::string, size_t> pending_index_;  // tbl + '\0' + id -> pending_
   std::vector<Pending> pending_;
   std::string txn_origin_;
-  uint64_t last_commit_ = 0;     // the last commit read
-  uint64_t flushed_commit_ = 0;  // the last commit whose metadata is written
+  std::vector<uint32_t> batch_xids_;  // transactions in the unwritten batch (Run thread)
+  uint64_t last_commit_ = 0;          // the last commit read
+  uint64_t flushed_commit_ = 0;       // the last commit whose metadata is written
   std::chrono::steady_clock::time_point last_gc_;
 
   std::atomic<uint64_t> applied_lsn_{0};

@@ -147,11 +147,16 @@ class PullRun {
   }
 
   Status Full(const SyncTable& t, bool replacement, TableOut* out) {
-    std::string sql =
-        fmt::format("SELECT t.{}::text{} FROM {} t", Q(t.id_column), ColumnList(t), t.quoted);
-    std::vector<std::optional<std::string>> params;
+    // Only rows whose metadata is at or below the watermark: a row committed but not decoded
+    // yet comes with the next pull instead, as a creation the client has not seen (sending it
+    // now too would make that pull create it twice).
+    std::string sql = fmt::format(
+        "SELECT t.{}::text{} FROM {}.meta m JOIN {} t ON t.{} = m.id::{} WHERE m.tbl = $1 AND "
+        "NOT m.deleted AND m.version <= $2",
+        Q(t.id_column), ColumnList(t), s_, t.quoted, Q(t.id_column), t.id_sql_type);
+    std::vector<std::optional<std::string>> params = {t.qualified, std::to_string(watermark_)};
     if (auto scope = ScopeOf(t)) {
-      sql += fmt::format(" WHERE t.{}::text = $1", Q(t.scope_column));
+      sql += fmt::format(" AND t.{}::text = $3", Q(t.scope_column));
       params.push_back(*scope);
     }
     EDDY_ASSIGN_OR_RETURN(pg::QueryResult r, c_.ExecParams(sql, params));

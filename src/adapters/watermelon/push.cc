@@ -28,6 +28,9 @@ struct TableWork {
   std::map<std::string, std::string> rejected;  // id -> reason
 };
 
+// Bind parameters per batched INSERT (PostgreSQL allows 65535 per statement).
+constexpr size_t kMaxBatchParameters = 30000;
+
 bool IsTextType(std::string_view t) {
   return t == "text" || t.starts_with("character varying") || t.starts_with("character(") ||
          t == "character" || t == "citext" || t == "name";
@@ -287,41 +290,97 @@ class PushRun {
     return r.status();
   }
 
-  Status Apply(TableWork& w) {
-    const SyncTable& t = *w.table;
-    const std::optional<std::string> scope = ScopeOf(t);
-    for (const Prepared& p : w.upserts) {
-      if (w.rejected.count(p.id)) continue;
-      std::string columns = Q(t.id_column);
-      std::string values = fmt::format("$1::{}", t.id_sql_type);
-      std::string updates;
-      std::vector<std::optional<std::string>> params = {p.id};
-      for (const auto& [column, value] : p.values) {
-        params.push_back(value);
-        columns += ", " + Q(column->name);
-        values += ", " + ParameterExpression(column->kind, column->sql_type,
-                                             static_cast<int>(params.size()));
-        if (!updates.empty()) updates += ", ";
-        updates += fmt::format("{0} = EXCLUDED.{0}", Q(column->name));
+  // INSERT ... ON CONFLICT for `batch`, whose records set the same columns in the same order.
+  std::string UpsertSql(const SyncTable& t, const std::vector<const Prepared*>& batch,
+                        const std::optional<std::string>& scope,
+                        std::vector<std::optional<std::string>>* params) const {
+    std::string columns = Q(t.id_column);
+    std::string updates;
+    for (const auto& entry : batch.front()->values) {
+      const SyncColumn* column = entry.first;
+      columns += ", " + Q(column->name);
+      if (!updates.empty()) updates += ", ";
+      updates += fmt::format("{0} = EXCLUDED.{0}", Q(column->name));
+    }
+    if (scope) columns += ", " + Q(t.scope_column);  // a new row belongs to the caller's scope
+    std::string rows;
+    for (const Prepared* p : batch) {
+      if (!rows.empty()) rows += ", ";
+      params->push_back(p->id);
+      rows += fmt::format("(${}::{}", params->size(), t.id_sql_type);
+      for (const auto& [column, value] : p->values) {
+        params->push_back(value);
+        rows += ", " + ParameterExpression(column->kind, column->sql_type,
+                                           static_cast<int>(params->size()));
       }
       if (scope) {
-        // A new row belongs to the caller's scope.
-        params.push_back(*scope);
-        columns += ", " + Q(t.scope_column);
-        values += fmt::format(", ${}::text::{}", params.size(), t.scope_sql_type);
+        params->push_back(*scope);
+        rows += fmt::format(", ${}::text::{}", params->size(), t.scope_sql_type);
       }
-      std::string sql = fmt::format("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) DO ",
-                                    t.quoted, columns, values, Q(t.id_column));
-      sql += updates.empty() ? "NOTHING" : "UPDATE SET " + updates;
+      rows += ")";
+    }
+    std::string sql = fmt::format("INSERT INTO {} ({}) VALUES {} ON CONFLICT ({}) DO ", t.quoted,
+                                  columns, rows, Q(t.id_column));
+    sql += updates.empty() ? "NOTHING" : "UPDATE SET " + updates;
+    return sql;
+  }
+
+  // Writes `batch` in one statement (one savepoint, not three round trips per record); when
+  // PostgreSQL refuses it, each record is written alone so that only the bad ones are rejected.
+  Status WriteBatch(TableWork& w, const std::vector<const Prepared*>& batch) {
+    if (batch.empty()) return Status::Ok();
+    const std::optional<std::string> scope = ScopeOf(*w.table);
+    if (batch.size() > 1) {
+      std::vector<std::optional<std::string>> params;
+      const std::string sql = UpsertSql(*w.table, batch, scope, &params);
+      Status s = InSavepoint(sql, params);
+      if (s.ok()) {
+        stats_->applied += batch.size();
+        return Status::Ok();
+      }
+      if (s.code() != StatusCode::kInvalidArgument) return s;
+    }
+    for (const Prepared* p : batch) {
+      std::vector<std::optional<std::string>> params;
+      const std::string sql = UpsertSql(*w.table, {p}, scope, &params);
       Status s = InSavepoint(sql, params);
       if (s.code() == StatusCode::kInvalidArgument) {
-        w.rejected.emplace(p.id, s.message());
+        w.rejected.emplace(p->id, s.message());
       } else if (!s.ok()) {
         return s;
       } else {
         stats_->applied++;
       }
     }
+    return Status::Ok();
+  }
+
+  Status Apply(TableWork& w) {
+    const SyncTable& t = *w.table;
+    // Consecutive records that set the same columns share a statement; an id already in the
+    // batch starts a new one (ON CONFLICT cannot touch a row twice), so later records still win.
+    auto same_columns = [](const Prepared& a, const Prepared& b) {
+      if (a.values.size() != b.values.size()) return false;
+      for (size_t i = 0; i < a.values.size(); ++i) {
+        if (a.values[i].first != b.values[i].first) return false;
+      }
+      return true;
+    };
+    std::vector<const Prepared*> batch;
+    std::set<std::string> batch_ids;
+    for (const Prepared& p : w.upserts) {
+      if (w.rejected.count(p.id)) continue;
+      const size_t max_records = kMaxBatchParameters / (p.values.size() + 2);
+      if (!batch.empty() && (!same_columns(*batch.front(), p) || batch.size() >= max_records ||
+                             batch_ids.count(p.id))) {
+        EDDY_RETURN_IF_ERROR(WriteBatch(w, batch));
+        batch.clear();
+        batch_ids.clear();
+      }
+      batch.push_back(&p);
+      batch_ids.insert(p.id);
+    }
+    EDDY_RETURN_IF_ERROR(WriteBatch(w, batch));
     std::vector<std::string> deletes;
     for (const std::string& id : w.deletes) {
       if (!w.rejected.count(id)) deletes.push_back(id);

@@ -1,0 +1,295 @@
+// WatermelonDB face benchmark: eddy's sync endpoints against `COPY` of the same rows, both
+// measured in the same run.
+//
+//   build/h-*/bench/watermelon_bench [--rows N] [--changed N] [--pushed N] [--repeat N]
+//
+// A throwaway PostgreSQL 15 holds `items (id text PRIMARY KEY, title text, plays int, meta jsonb,
+// added_at timestamptz, n int)` with ROWS rows; eddy's server (server::Service, the same object
+// `eddy serve` runs) serves it on /v1/watermelon/* in this process, and a plain HTTP/1.1 client
+// here reads every answer to the end:
+//   1. first sync: GET pull?last_pulled_at=null (ROWS records as `created`), against
+//      `COPY (SELECT ...) TO STDOUT` of the same rows read to the end with libpq;
+//   2. incremental pull of CHANGED rows updated by SQL after a pull, against COPY TO of those rows;
+//   3. push of PUSHED new records in one request, against `COPY ... FROM STDIN` of the same rows
+//      into a twin table.
+// Each figure is the best of REPEAT runs (the first pull of each kind is untimed: it waits for the
+// change stream to reach the writes); the answer's record count is checked.
+#include <algorithm>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <arpa/inet.h>
+#include <fmt/format.h>
+#include <libpq-fe.h>
+#include <netinet/in.h>
+#include <simdjson.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "bench_util.h"
+#include "server/service.h"
+
+namespace {
+
+using eddy::bench::Clock;
+using eddy::bench::Die;
+using eddy::bench::Exec;
+using eddy::bench::Seconds;
+
+[[noreturn]] void Fail(const std::string& what) {
+  fmt::print(stderr, "watermelon_bench: {}\n", what);
+  std::exit(1);
+}
+
+struct HttpReply {
+  int status = 0;
+  std::string headers;
+  std::string body;
+};
+
+// One HTTP/1.1 request with Connection: close, read to the end.
+HttpReply Http(uint16_t port, const std::string& method, const std::string& target,
+               const std::string& body = "") {
+  HttpReply reply;
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    close(fd);
+    Fail("connect to eddy");
+  }
+  const std::string request = method + " " + target +
+                              " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+                              "Content-Type: application/json\r\nX-Client-Id: bench\r\n"
+                              "Content-Length: " +
+                              std::to_string(body.size()) + "\r\n\r\n" + body;
+  size_t sent = 0;
+  while (sent < request.size()) {
+    ssize_t n = send(fd, request.data() + sent, request.size() - sent, 0);
+    if (n <= 0) Fail("send to eddy");
+    sent += static_cast<size_t>(n);
+  }
+  std::string raw;
+  std::vector<char> buffer(1 << 20);
+  while (true) {
+    ssize_t n = recv(fd, buffer.data(), buffer.size(), 0);
+    if (n <= 0) break;
+    raw.append(buffer.data(), static_cast<size_t>(n));
+  }
+  close(fd);
+  const size_t head_end = raw.find("\r\n\r\n");
+  if (head_end == std::string::npos || raw.size() < 12) Fail("no HTTP answer");
+  reply.status = std::stoi(raw.substr(9, 3));
+  reply.headers = raw.substr(0, head_end);
+  reply.body = raw.substr(head_end + 4);
+  return reply;
+}
+
+struct Pulled {
+  double seconds = 0;
+  int64_t timestamp = 0;
+  size_t records = 0;
+  size_t bytes = 0;
+};
+
+Pulled Pull(uint16_t port, const std::string& last) {
+  const Clock::time_point start = Clock::now();
+  HttpReply r =
+      Http(port, "GET",
+           "/v1/watermelon/pull?last_pulled_at=" + last + "&schema_version=1&migration=null");
+  Pulled p;
+  p.seconds = Seconds(Clock::now() - start);
+  if (r.status != 200) Fail(fmt::format("pull: {} {}", r.status, r.body.substr(0, 300)));
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  if (parser.parse(r.body).get(doc) != simdjson::SUCCESS) Fail("pull: not JSON");
+  p.timestamp = doc["timestamp"].get_int64();
+  simdjson::dom::element items = doc["changes"]["items"];
+  p.records = items["created"].get_array().size() + items["updated"].get_array().size();
+  p.bytes = r.body.size();
+  return p;
+}
+
+// COPY (query) TO STDOUT read to the end; returns seconds, counts rows.
+double CopyOut(PGconn* conn, const std::string& query, size_t* rows) {
+  const Clock::time_point start = Clock::now();
+  PGresult* res = PQexec(conn, ("COPY (" + query + ") TO STDOUT").c_str());
+  if (PQresultStatus(res) != PGRES_COPY_OUT) Fail(PQerrorMessage(conn));
+  PQclear(res);
+  *rows = 0;
+  char* line = nullptr;
+  int n = 0;
+  while ((n = PQgetCopyData(conn, &line, 0)) > 0) {
+    ++*rows;
+    PQfreemem(line);
+  }
+  res = PQgetResult(conn);
+  if (PQresultStatus(res) != PGRES_COMMAND_OK) Fail(PQerrorMessage(conn));
+  PQclear(res);
+  return Seconds(Clock::now() - start);
+}
+
+double CopyIn(PGconn* conn, const std::string& table, const std::string& data) {
+  const Clock::time_point start = Clock::now();
+  PGresult* res = PQexec(conn, ("COPY " + table + " FROM STDIN").c_str());
+  if (PQresultStatus(res) != PGRES_COPY_IN) Fail(PQerrorMessage(conn));
+  PQclear(res);
+  if (PQputCopyData(conn, data.data(), static_cast<int>(data.size())) != 1) {
+    Fail(PQerrorMessage(conn));
+  }
+  if (PQputCopyEnd(conn, nullptr) != 1) Fail(PQerrorMessage(conn));
+  res = PQgetResult(conn);
+  if (PQresultStatus(res) != PGRES_COMMAND_OK) Fail(PQerrorMessage(conn));
+  PQclear(res);
+  return Seconds(Clock::now() - start);
+}
+
+void Row(const char* what, size_t records, double eddy_s, double copy_s) {
+  fmt::print(
+      "{:<34} {:>8} records  eddy {:7.3f} s ({:>9.0f} rec/s)  COPY {:7.3f} s ({:>9.0f} "
+      "rec/s)  eddy/COPY time {:5.1f}x\n",
+      what, records, eddy_s, static_cast<double>(records) / eddy_s, copy_s,
+      static_cast<double>(records) / copy_s, eddy_s / copy_s);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int64_t rows = 100000;
+  int64_t changed = 10000;
+  int64_t pushed = 10000;
+  int repeat = 3;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i];
+    const int64_t value = std::stoll(argv[i + 1]);
+    if (flag == "--rows") {
+      rows = value;
+    } else if (flag == "--changed") {
+      changed = value;
+    } else if (flag == "--pushed") {
+      pushed = value;
+    } else if (flag == "--repeat") {
+      repeat = static_cast<int>(value);
+    } else {
+      Fail("unknown flag " + flag + " (--rows N --changed N --pushed N --repeat N)");
+    }
+  }
+  changed = std::min(changed, rows);
+
+  auto cluster = eddy::bench::StartBenchCluster();
+  const std::string db = cluster->ConnInfo("bench");
+  auto admin = eddy::bench::Connect(db);
+  const char* kColumns =
+      "(id text PRIMARY KEY, title text NOT NULL DEFAULT '', plays int NOT NULL DEFAULT 0, meta "
+      "jsonb, added_at timestamptz, n int)";
+  Exec(*admin, fmt::format("CREATE TABLE items {}", kColumns));
+  Exec(*admin, fmt::format("CREATE TABLE items_copy {}", kColumns));
+  Exec(*admin, fmt::format("INSERT INTO items SELECT 'r' || g, 'title ' || g, g % 1000, "
+                           "jsonb_build_object('k', g, 'tags', jsonb_build_array('a', 'b')), "
+                           "'2024-01-02 03:04:05.678+00'::timestamptz + g * interval '1 s', g "
+                           "FROM generate_series(0, {}) g",
+                           rows - 1));
+  Exec(*admin, "VACUUM ANALYZE items");
+
+  const std::string data_dir = fmt::format("/tmp/eddy-wmdb-bench-{}", getpid());
+  eddy::server::Config config;
+  config.watcher.database_url = db;
+  config.watcher.data_dir = data_dir;
+  config.watcher.slot = "eddy";
+  config.http.port = 0;
+  config.auth.mode = "open";
+  config.shapes.enabled = false;
+  eddy::watermelon::WatermelonTableConfig items;
+  items.table = "items";
+  items.columns = {"title", "plays", "meta", "added_at", "n"};
+  items.rename = {{"added_at", "created_at"}};
+  config.watermelon.tables.push_back(items);
+  config.watermelon.pull_wait_ms = 30000;
+  config.watermelon.barrier_timeout_ms = 30000;
+  auto service = eddy::server::Service::Create(config);
+  Die(service.status(), "create eddy");
+  Die((*service)->Start(), "start eddy");
+  if (!(*service)->engine().WaitUntilStreaming(30000)) Fail("eddy is not streaming");
+  const uint16_t port = (*service)->http_port();
+
+  PGconn* copy_conn = PQconnectdb(db.c_str());
+  if (PQstatus(copy_conn) != CONNECTION_OK) Fail(PQerrorMessage(copy_conn));
+  const std::string select = "SELECT id, title, plays, meta, added_at, n FROM items";
+  fmt::print("== WatermelonDB face vs COPY ({} rows, best of {})\n", rows, repeat);
+
+  // 1. First sync.
+  Pulled warm = Pull(port, "null");
+  if (warm.records != static_cast<size_t>(rows)) {
+    Fail(fmt::format("first sync sent {} records, want {}", warm.records, rows));
+  }
+  double best_pull = 1e9;
+  double best_copy = 1e9;
+  for (int i = 0; i < repeat; ++i) {
+    Pulled p = Pull(port, "null");
+    best_pull = std::min(best_pull, p.seconds);
+    size_t copied = 0;
+    best_copy = std::min(best_copy, CopyOut(copy_conn, select, &copied));
+    if (copied != static_cast<size_t>(rows)) Fail("COPY row count");
+  }
+  Row("pull, first sync", static_cast<size_t>(rows), best_pull, best_copy);
+  fmt::print("  (answer {:.1f} MB)\n", static_cast<double>(warm.bytes) / 1e6);
+
+  // 2. Incremental pull of rows changed by SQL.
+  Exec(*admin, fmt::format("UPDATE items SET plays = plays + 1 WHERE n < {}", changed));
+  const std::string since = std::to_string(warm.timestamp);
+  Pulled changed_warm = Pull(port, since);
+  if (changed_warm.records != static_cast<size_t>(changed)) {
+    Fail(fmt::format("incremental pull sent {} records, want {}", changed_warm.records, changed));
+  }
+  best_pull = best_copy = 1e9;
+  for (int i = 0; i < repeat; ++i) {
+    Pulled p = Pull(port, since);
+    best_pull = std::min(best_pull, p.seconds);
+    size_t copied = 0;
+    best_copy = std::min(
+        best_copy, CopyOut(copy_conn, fmt::format("{} WHERE n < {}", select, changed), &copied));
+  }
+  Row("pull, changed rows", static_cast<size_t>(changed), best_pull, best_copy);
+
+  // 3. Push of new records (each run pushes fresh ids; COPY FROM writes the same rows into the
+  // empty twin table, truncated between runs).
+  best_pull = best_copy = 1e9;
+  int64_t last = changed_warm.timestamp;
+  for (int run = 0; run < repeat; ++run) {
+    std::string body = R"({"items":{"created":[)";
+    std::string copy_data;
+    for (int64_t i = 0; i < pushed; ++i) {
+      const std::string id = fmt::format("p{}-{}", run, i);
+      if (i > 0) body += ",";
+      body += fmt::format(
+          R"({{"id":"{}","title":"pushed {}","plays":{},"meta":"{{\"k\":{}}}","created_at":{},"n":{},"_status":"created","_changed":""}})",
+          id, i, i % 1000, i, 1704164645678 + i * 1000, rows + i);
+      copy_data += fmt::format("{}\tpushed {}\t{}\t{{\"k\": {}}}\t{}\t{}\n", id, i, i % 1000, i,
+                               "2024-01-02 03:04:05.678+00", rows + i);
+    }
+    body += R"(],"updated":[],"deleted":[]}})";
+    const Clock::time_point start = Clock::now();
+    HttpReply r =
+        Http(port, "POST", "/v1/watermelon/push?last_pulled_at=" + std::to_string(last), body);
+    const double push_s = Seconds(Clock::now() - start);
+    if (r.status != 200 || r.body != "{}") {
+      Fail(fmt::format("push: {} {}", r.status, r.body.substr(0, 300)));
+    }
+    best_pull = std::min(best_pull, push_s);
+    Exec(*admin, "TRUNCATE items_copy");
+    best_copy = std::min(best_copy, CopyIn(copy_conn, "items_copy", copy_data));
+    last = Pull(port, std::to_string(last)).timestamp;
+  }
+  Row("push, created records", static_cast<size_t>(pushed), best_pull, best_copy);
+  const std::string count = std::string(
+      admin->Exec(fmt::format("SELECT count(*) FROM items WHERE n >= {}", rows)).value().Get(0, 0));
+  if (std::stoll(count) != pushed * repeat) Fail("pushed rows missing: " + count);
+
+  PQfinish(copy_conn);
+  (*service)->Stop();
+  std::filesystem::remove_all(data_dir);
+  return 0;
+}
