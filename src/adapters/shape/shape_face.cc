@@ -276,13 +276,6 @@ void ShapeFace::Respond(Context& context, http::Response response, const Shape* 
   h.emplace_back("access-control-allow-methods", "GET, POST, HEAD, DELETE, OPTIONS");
   const int status = response.status;
   const bool subset = req.subset.has_value();
-  if (status < 400) {
-    bool has_data = true;
-    for (auto& [name, value] : h) {
-      if (name == "electric-has-data") has_data = value == "true";
-    }
-    (void)has_data;
-  }
   // Cache-Control, first matching rule (the protocol notes, 2.3).
   std::string cache;
   if (request.method != "GET" && request.method != "HEAD") {

@@ -957,9 +957,8 @@ void ShapeManager::FinishTransactionLocked(const Commit& commit) {
 
 namespace {
 
-std::string MetaJson(const Shape& shape, const ShapeDefinition& def, const shape::Layout& layout,
-                     const SnapshotVisibility& v, const Position& position, uint64_t valid_bytes) {
-  (void)layout;
+std::string MetaJson(const Shape& shape, const ShapeDefinition& def, const SnapshotVisibility& v,
+                     const Position& position, uint64_t valid_bytes) {
   std::string j = "{\"handle\":";
   AppendJsonString(shape.handle(), &j);
   j.append(",\"schema\":");
@@ -1062,9 +1061,9 @@ void ShapeManager::Checkpoint() {
         written.push_back(shape);
       }
       if (!shape->meta_written_) {
-        metas.push_back({shape->dir_ + "/meta.json",
-                         MetaJson(*shape, shape->definition_, shape->layout_, shape->visibility_,
-                                  shape->position_, shape->checkpoint_bytes_)});
+        metas.push_back(
+            {shape->dir_ + "/meta.json", MetaJson(*shape, shape->definition_, shape->visibility_,
+                                                  shape->position_, shape->checkpoint_bytes_)});
         shape->meta_written_ = true;
       }
       entries.push_back({handle, shape->position_, shape->checkpoint_bytes_});
