@@ -61,6 +61,7 @@ constexpr auto kForceCloseGrace = std::chrono::milliseconds(200);  // Stop: afte
 constexpr auto kAcceptRetryDelay = std::chrono::milliseconds(50);
 constexpr size_t kMaxCloseReasonBytes = 123;  // RFC 6455 5.5.1
 constexpr std::string_view kKeepAliveComment = ": keep-alive\n\n";
+constexpr std::string_view kEventStreamType = "text/event-stream";
 
 // Server-wide counters, shared with stream handles that may outlive the server.
 struct Counters {
@@ -149,6 +150,22 @@ class StreamCore {
     WakeLocked(/*force=*/true);
   }
 
+  // Drops the queue and cuts the transport (no goodbye, no last chunk).
+  void RequestAbort(std::string reason) {
+    std::lock_guard lock(mu_);
+    if (closed_) return;
+    closed_ = true;
+    aborted_.store(true);
+    size_t dropped = 0;
+    for (const auto& b : queue_) dropped += b->size();
+    queue_.clear();
+    queued_ -= dropped;
+    code_ = 1011;
+    frame_reason_ = reason;
+    reason_ = std::move(reason);
+    WakeLocked(/*force=*/true);
+  }
+
   // Server shutdown: flush, then close with 1001 / the last chunk.
   void BeginDrain() { RequestClose(1001, "going away", "server shutdown", {}); }
 
@@ -167,6 +184,10 @@ class StreamCore {
     return closed_;
   }
   bool aborted() const { return aborted_.load(); }
+  std::string abort_reason() const {
+    std::lock_guard lock(mu_);
+    return reason_;
+  }
   size_t Queued() const { return queued_.load(); }
 
   void AddOnClose(std::function<void(std::string_view)> callback) {
@@ -275,7 +296,7 @@ class StreamCore {
   mutable std::mutex mu_;
   std::deque<SharedBytes> queue_;     // guarded by mu_
   std::atomic<size_t> queued_{0};     // written under mu_, read anywhere
-  std::atomic<bool> aborted_{false};  // overflow
+  std::atomic<bool> aborted_{false};  // overflow or RequestAbort
   bool closed_ = false;               // no more Push; guarded by mu_
   bool close_requested_ = false;
   uint16_t code_ = 1000;
@@ -296,6 +317,9 @@ class SseStreamImpl final : public EventStream, public StreamCore {
   void Close(std::string final_bytes) override {
     RequestClose(1000, {}, "closed by server", std::move(final_bytes));
   }
+  void Abort(std::string reason) override { RequestAbort(std::move(reason)); }
+  // Strand-only: false for a streamed body (Exchange::StartBody), whose bytes are all body.
+  bool keepalive_comments = true;
   bool closed() const override { return IsClosed(); }
   void OnClose(std::function<void(std::string_view)> callback) override {
     AddOnClose(std::move(callback));
@@ -343,6 +367,7 @@ class ExchangeImpl final : public Exchange {
   struct Decision {
     std::optional<Response> response;
     std::vector<std::pair<std::string, std::string>> stream_headers;  // when response is empty
+    std::string content_type;  // of a streamed body; "" for server-sent events
   };
 
   explicit ExchangeImpl(std::shared_ptr<SseStreamImpl> stream) : stream_(std::move(stream)) {}
@@ -361,16 +386,12 @@ class ExchangeImpl final : public Exchange {
 
   std::shared_ptr<EventStream> StartStream(
       std::vector<std::pair<std::string, std::string>> headers) override {
-    std::function<void()> wake;
-    {
-      std::lock_guard lock(mu_);
-      if (decision_) return stream_;  // closed by the strand unless it was this stream
-      decision_.emplace();
-      decision_->stream_headers = std::move(headers);
-      wake = wake_;
-    }
-    if (wake) wake();
-    return stream_;
+    return Start({}, std::move(headers));
+  }
+  std::shared_ptr<EventStream> StartBody(
+      std::string content_type, std::vector<std::pair<std::string, std::string>> headers) override {
+    if (content_type.empty()) content_type = "application/octet-stream";
+    return Start(std::move(content_type), std::move(headers));
   }
 
   bool client_gone() const override { return gone_.load(); }
@@ -392,6 +413,21 @@ class ExchangeImpl final : public Exchange {
   const std::shared_ptr<SseStreamImpl>& stream() const { return stream_; }
 
  private:
+  std::shared_ptr<EventStream> Start(std::string content_type,
+                                     std::vector<std::pair<std::string, std::string>> headers) {
+    std::function<void()> wake;
+    {
+      std::lock_guard lock(mu_);
+      if (decision_) return stream_;  // closed by the strand unless it was this stream
+      decision_.emplace();
+      decision_->stream_headers = std::move(headers);
+      decision_->content_type = std::move(content_type);
+      wake = wake_;
+    }
+    if (wake) wake();
+    return stream_;
+  }
+
   const std::shared_ptr<SseStreamImpl> stream_;
   std::atomic<bool> gone_{false};
   std::mutex mu_;
@@ -591,6 +627,7 @@ class ServerImpl final : public Server {
                                   std::shared_ptr<SseStreamImpl>* accepted);
   // Writes the 200 text/event-stream header of an accepted stream; false if the client is gone.
   net::awaitable<bool> WriteStreamHeader(Connection& conn, unsigned version,
+                                         std::string_view content_type,
                                          std::vector<std::pair<std::string, std::string>> headers);
   net::awaitable<void> SseWriter(std::shared_ptr<Connection> conn, SseStreamImpl& stream);
   net::awaitable<void> SseWatcher(std::shared_ptr<Connection> conn);
@@ -1022,7 +1059,8 @@ net::awaitable<bool> ServerImpl::ServeSse(std::shared_ptr<Connection> conn, cons
   }
   Record(&entry, 200, std::nullopt);
 
-  const bool written = co_await WriteStreamHeader(*conn, version, std::move(extra_headers));
+  const bool written =
+      co_await WriteStreamHeader(*conn, version, kEventStreamType, std::move(extra_headers));
   conn->core = stream;  // from here EndSession unregisters it
   if (!written) {
     stream->Finish("client disconnected");
@@ -1034,10 +1072,11 @@ net::awaitable<bool> ServerImpl::ServeSse(std::shared_ptr<Connection> conn, cons
 }
 
 net::awaitable<bool> ServerImpl::WriteStreamHeader(
-    Connection& conn, unsigned version, std::vector<std::pair<std::string, std::string>> headers) {
+    Connection& conn, unsigned version, std::string_view content_type,
+    std::vector<std::pair<std::string, std::string>> headers) {
   bhttp::response<bhttp::empty_body> res{bhttp::status::ok, version};
   res.set(bhttp::field::server, "eddy");
-  res.set(bhttp::field::content_type, "text/event-stream");
+  res.set(bhttp::field::content_type, content_type);
   res.set(bhttp::field::cache_control, "no-cache");
   res.set("X-Accel-Buffering", "no");
   for (auto& [name, value] : headers) {
@@ -1095,8 +1134,10 @@ net::awaitable<bool> ServerImpl::ServeAsync(std::shared_ptr<Connection> conn,
   }
   Record(&entry, 200, std::nullopt);
   RegisterCore(stream);
-  const bool written =
-      co_await WriteStreamHeader(*conn, version, std::move(decision->stream_headers));
+  const bool written = co_await WriteStreamHeader(
+      *conn, version, decision->content_type.empty() ? kEventStreamType : decision->content_type,
+      std::move(decision->stream_headers));
+  stream->keepalive_comments = decision->content_type.empty();
   conn->core = stream;
   if (!written) {
     stream->Finish("client disconnected");
@@ -1179,6 +1220,13 @@ net::awaitable<void> ServerImpl::SseWriter(std::shared_ptr<Connection> conn,
       break;
     }
     // Nothing queued: sleep until woken or until the keep-alive comment is due.
+    if (!stream.keepalive_comments) {
+      // A streamed body: nothing to say while the producer is busy; the write timeout applies
+      // to writes only.
+      conn->wake.expires_at(Clock::time_point::max());
+      co_await conn->wake.async_wait(kUseTuple);
+      continue;
+    }
     conn->wake.expires_at(last_write + keepalive);
     auto [ec] = co_await conn->wake.async_wait(kUseTuple);
     if (!ec && !conn->peer_gone && Clock::now() >= last_write + keepalive) {
@@ -1187,7 +1235,7 @@ net::awaitable<void> ServerImpl::SseWriter(std::shared_ptr<Connection> conn,
       }
     }
   }
-  if (stream.aborted()) reason = "send queue overflow";
+  if (stream.aborted()) reason = stream.abort_reason();
   conn->CloseTransport();
   stream.Finish(reason);
 }
@@ -1306,7 +1354,7 @@ net::awaitable<void> ServerImpl::WsWriter(std::shared_ptr<Connection> conn, WebS
     conn->wake.expires_at(Clock::time_point::max());
     co_await conn->wake.async_wait(kUseTuple);
   }
-  if (socket.aborted()) reason = "send queue overflow";
+  if (socket.aborted()) reason = socket.abort_reason();
   conn->CloseTransport();
   socket.Finish(reason);
 }

@@ -72,8 +72,9 @@ struct Response {
 // Bytes that may be queued on many connections without copying.
 using SharedBytes = std::shared_ptr<const std::string>;
 
-// A server-sent-events response in progress (text/event-stream, chunked). Thread-safe: Send and
-// Close may be called from any thread; writes happen on the connection's strand in order.
+// A chunked response in progress: server-sent events (text/event-stream), or a body streamed as
+// it is produced (Exchange::StartBody). Thread-safe: Send, Close and Abort may be called from any
+// thread; writes happen on the connection's strand in order.
 class EventStream {
  public:
   virtual ~EventStream() = default;
@@ -83,6 +84,9 @@ class EventStream {
   virtual bool Send(SharedBytes bytes) = 0;
   // Writes `final_bytes` (may be empty) then ends the response and the connection.
   virtual void Close(std::string final_bytes = {}) = 0;
+  // Drops what is queued and cuts the connection without the last chunk, so the client sees an
+  // incomplete response rather than a short one that looks whole (a body that failed midway).
+  virtual void Abort(std::string reason) = 0;
   virtual bool closed() const = 0;
   // Called once, on any thread, when the stream ends for any reason (client gone, overflow,
   // Close, shutdown). Set before returning from the route handler.
@@ -127,6 +131,10 @@ class Exchange {
   // the default "no-cache". The stream may be written to at once.
   virtual std::shared_ptr<EventStream> StartStream(
       std::vector<std::pair<std::string, std::string>> headers) = 0;
+  // Answers 200 `content_type` with a chunked body written through the returned stream (no
+  // keep-alive comments: the bytes are the body). The connection closes after the body.
+  virtual std::shared_ptr<EventStream> StartBody(
+      std::string content_type, std::vector<std::pair<std::string, std::string>> headers) = 0;
   // True once the client closed the connection while the request waited.
   virtual bool client_gone() const = 0;
 };

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <regex>
 #include <sstream>
 #include <thread>
@@ -55,7 +56,12 @@ std::string NewDatabase() {
   std::transform(name.begin(), name.end(), name.begin(), [](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) ? static_cast<char>(std::tolower(c)) : '_';
   });
-  name = name.substr(0, 60);
+  if (name.size() > 60) {
+    // Long names differ at the end (parameterised tests: ".../Whole", ".../Streamed"): keep a
+    // hash of the whole name so truncation cannot make two tests share a database.
+    const size_t hash = std::hash<std::string>{}(name);
+    name = fmt::format("{}_{:08x}", name.substr(0, 51), static_cast<uint32_t>(hash));
+  }
   Status s = Cluster().CreateDatabase(name);
   EXPECT_TRUE(s.ok()) << s.ToString();
   return Cluster().ConnInfo(name);
@@ -66,6 +72,23 @@ void Sql(const std::string& conninfo, const std::string& sql) {
   ASSERT_TRUE(conn.ok()) << conn.status().ToString();
   auto res = (*conn)->Exec(sql);
   ASSERT_TRUE(res.ok()) << sql << ": " << res.status().ToString();
+}
+
+void DropSlots(const std::string& conninfo) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  for (;;) {
+    const std::string active = Query(conninfo,
+                                     "SELECT count(*) FROM pg_replication_slots WHERE database = "
+                                     "current_database() AND active");
+    if (active == "0") {
+      Sql(conninfo,
+          "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = "
+          "current_database()");
+      return;
+    }
+    if (std::chrono::steady_clock::now() > deadline) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
 }
 
 std::string Query(const std::string& conninfo, const std::string& sql) {

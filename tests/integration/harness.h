@@ -29,6 +29,9 @@ std::string NewDatabase();
 void Sql(const std::string& conninfo, const std::string& sql);
 // Runs a query and returns the first column of the first row.
 std::string Query(const std::string& conninfo, const std::string& sql);
+// Drops the database's replication slots once no one uses them (a suite with many tests would
+// otherwise run out of max_replication_slots). Waits up to 5 s for the senders to leave.
+void DropSlots(const std::string& conninfo);
 // A fresh directory under /tmp, removed at exit.
 std::string TempDir();
 

@@ -143,6 +143,15 @@ TEST_F(WatermelonClientTest, JwtScopesSplitRowsBetweenUsers) {
       0);
 }
 
+// A third eddy (large.toml: wm_large only, pulls past 64 KiB streamed): a 50,000-row first
+// sync and a 10,000-row incremental pull arrive chunked and gzipped and apply whole.
+TEST_F(WatermelonClientTest, LargePullsAreStreamedAndApplyWhole) {
+  Proc large(EddyArgs("large.toml", "watermelon_large", {"--open"}), {});
+  const std::string url = WaitUntilServing(large);
+  ASSERT_FALSE(url.empty()) << "eddy serve (large.toml) did not start: " << large.Output();
+  EXPECT_EQ(NodeAt("large.mjs", url, large), 0);
+}
+
 // Several clients and SQL writers, ending consistent on every client.
 TEST_F(WatermelonClientTest, SoakOfClientsAndSqlWritersEndsConsistent) {
   EXPECT_EQ(Node("soak.mjs", {"SOAK_SECONDS=25", "CLIENTS=3", "SQL_WRITERS=2"}), 0);

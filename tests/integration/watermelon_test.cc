@@ -5,6 +5,7 @@
 
 #include <cctype>
 #include <chrono>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -27,8 +28,25 @@ namespace {
 struct HttpReply {
   int status = 0;
   std::string headers;
-  std::string body;
+  std::string body;      // de-chunked
+  bool chunked = false;  // sent with Transfer-Encoding: chunked
+  bool complete = true;  // false: a chunked body without its last chunk
 };
+
+// The data of a chunked body; nullopt when it does not end with the last chunk.
+std::optional<std::string> Dechunk(std::string_view raw) {
+  std::string out;
+  for (;;) {
+    const size_t line_end = raw.find("\r\n");
+    if (line_end == std::string_view::npos) return std::nullopt;
+    const size_t size = std::stoul(std::string(raw.substr(0, line_end)), nullptr, 16);
+    raw.remove_prefix(line_end + 2);
+    if (size == 0) return out;
+    if (raw.size() < size + 2) return std::nullopt;
+    out.append(raw.substr(0, size));
+    raw.remove_prefix(size + 2);
+  }
+}
 
 // One HTTP/1.1 request with Connection: close; the whole answer.
 HttpReply Http(uint16_t port, const std::string& method, const std::string& target,
@@ -65,6 +83,12 @@ HttpReply Http(uint16_t port, const std::string& method, const std::string& targ
   reply.status = std::stoi(raw.substr(9, 3));
   reply.headers = raw.substr(0, head_end);
   reply.body = raw.substr(head_end + 4);
+  if (reply.headers.find("Transfer-Encoding: chunked") != std::string::npos) {
+    reply.chunked = true;
+    std::optional<std::string> data = Dechunk(reply.body);
+    reply.complete = data.has_value();
+    reply.body = data.value_or("");
+  }
   return reply;
 }
 
@@ -139,8 +163,12 @@ std::string BearerFor(const std::string& sub) {
          auth::Base64UrlEncode(std::string(reinterpret_cast<const char*>(mac), len)) + "\r\n";
 }
 
-class WatermelonTest : public ::testing::Test {
+// Every test runs twice: with answers sent whole, and with every pull over 1 KiB streamed as it
+// is read (watermelon.stream_after_kb = 1), chunked and gzipped on the fly.
+class WatermelonTest : public ::testing::TestWithParam<bool> {
  protected:
+  bool streamed() const { return GetParam(); }
+
   // Lets a fixture change the configuration (tables, auth) before the service is created.
   virtual void Configure(server::Config&) {}
 
@@ -160,6 +188,7 @@ class WatermelonTest : public ::testing::Test {
     songs.rename = {{"added_at", "created_at"}};
     config.watermelon.tables.push_back(songs);
     config.watermelon.pull_wait_ms = 5000;
+    config.watermelon.stream_after_kb = streamed() ? 1 : 1024;
     Configure(config);
     auto service = server::Service::Create(config);
     ASSERT_TRUE(service.ok()) << service.status().ToString();
@@ -171,6 +200,7 @@ class WatermelonTest : public ::testing::Test {
   }
   void TearDown() override {
     if (service_) service_->Stop();
+    DropSlots(db_);
   }
 
   struct Pulled {
@@ -190,6 +220,12 @@ class WatermelonTest : public ::testing::Test {
     p.status = r.status;
     p.body = r.body;
     if (r.status != 200) return p;
+    EXPECT_TRUE(r.complete) << "a streamed pull ended early";
+    if (!streamed() || r.body.size() < 1024) {
+      EXPECT_FALSE(r.chunked) << "answered whole: " << r.headers;
+    } else if (r.body.size() > 2048) {
+      EXPECT_TRUE(r.chunked) << "streamed: " << r.headers;
+    }
     simdjson::dom::parser parser;
     simdjson::dom::element doc = parser.parse(r.body);
     p.timestamp = doc["timestamp"].get_int64();
@@ -218,7 +254,7 @@ class WatermelonTest : public ::testing::Test {
   uint16_t port_ = 0;
 };
 
-TEST_F(WatermelonTest, EmptyDatabaseGivesAPositiveTimestampAndEveryArray) {
+TEST_P(WatermelonTest, EmptyDatabaseGivesAPositiveTimestampAndEveryArray) {
   Pulled p = Pull("null");
   ASSERT_EQ(p.status, 200) << p.body;
   EXPECT_GT(p.timestamp, 0);
@@ -232,7 +268,7 @@ TEST_F(WatermelonTest, EmptyDatabaseGivesAPositiveTimestampAndEveryArray) {
   EXPECT_EQ(Pull("abc").status, 400);
 }
 
-TEST_F(WatermelonTest, WritesFromPsqlReachPullAndHardDeletesBecomeTombstones) {
+TEST_P(WatermelonTest, WritesFromPsqlReachPullAndHardDeletesBecomeTombstones) {
   Sql(db_,
       "INSERT INTO songs (id, title, plays, meta, added_at) VALUES ('s1', 'one', 3, "
       "'{\"a\":1}', '2024-01-02 03:04:05.678+00')");
@@ -265,7 +301,7 @@ TEST_F(WatermelonTest, WritesFromPsqlReachPullAndHardDeletesBecomeTombstones) {
       << fourth.body;
 }
 
-TEST_F(WatermelonTest, ARowCommittedLateByASlowTransactionIsNotLost) {
+TEST_P(WatermelonTest, ARowCommittedLateByASlowTransactionIsNotLost) {
   auto slow = pg::Connection::Connect(db_);
   ASSERT_TRUE(slow.ok());
   ASSERT_TRUE((*slow)->Exec("BEGIN; INSERT INTO songs (id, title) VALUES ('slow', 'x')").ok());
@@ -278,7 +314,7 @@ TEST_F(WatermelonTest, ARowCommittedLateByASlowTransactionIsNotLost) {
   EXPECT_TRUE(second.updated.count("slow")) << second.body;
 }
 
-TEST_F(WatermelonTest, PushConflictsRetriesAndTheClientsOwnRows) {
+TEST_P(WatermelonTest, PushConflictsRetriesAndTheClientsOwnRows) {
   Pulled start = Pull("null", "deviceA");
   ASSERT_EQ(start.status, 200);
   const std::string body =
@@ -324,7 +360,7 @@ TEST_F(WatermelonTest, PushConflictsRetriesAndTheClientsOwnRows) {
   EXPECT_EQ(Query(db_, "SELECT title FROM songs WHERE id = 'r1'"), "late");
 }
 
-TEST_F(WatermelonTest, RecordsPostgresRefusesAreRejectedAndTheRestCommits) {
+TEST_P(WatermelonTest, RecordsPostgresRefusesAreRejectedAndTheRestCommits) {
   Pulled start = Pull("null");
   HttpReply r = Push(start.timestamp,
                      R"({"songs":{"created":[{"id":"good","title":"ok","plays":2},)"
@@ -344,7 +380,7 @@ TEST_F(WatermelonTest, RecordsPostgresRefusesAreRejectedAndTheRestCommits) {
   EXPECT_EQ(no_last.status, 400) << no_last.body;
 }
 
-TEST_F(WatermelonTest, BatchedPushKeepsRecordOrderAndRejectsOnlyTheBadRecords) {
+TEST_P(WatermelonTest, BatchedPushKeepsRecordOrderAndRejectsOnlyTheBadRecords) {
   Pulled start = Pull("null", "batcher");
   // Different column sets, an id twice (the later record wins) and one record PostgreSQL refuses
   // inside an otherwise good batch.
@@ -363,7 +399,7 @@ TEST_F(WatermelonTest, BatchedPushKeepsRecordOrderAndRejectsOnlyTheBadRecords) {
             "x1:a2:0,x2:b:0,x3:c:2,y1::1,y3::3");
 }
 
-TEST_F(WatermelonTest, PushedDeletesBecomeTombstonesForOtherDevices) {
+TEST_P(WatermelonTest, PushedDeletesBecomeTombstonesForOtherDevices) {
   Sql(db_, "INSERT INTO songs (id, title) VALUES ('d1', 'x'), ('d2', 'y')");
   Pulled a = Pull("null", "deviceA");
   Pulled b = Pull("null", "deviceB");
@@ -395,7 +431,7 @@ class WatermelonScopeTest : public WatermelonTest {
   }
 };
 
-TEST_F(WatermelonScopeTest, UsersPullOnlyTheirRowsAndRowsMoveInAndOutOfScope) {
+TEST_P(WatermelonScopeTest, UsersPullOnlyTheirRowsAndRowsMoveInAndOutOfScope) {
   const std::string alice = BearerFor("alice");
   const std::string bob = BearerFor("bob");
   Sql(db_,
@@ -452,7 +488,7 @@ class WatermelonMigrationTest : public WatermelonTest {
   }
 };
 
-TEST_F(WatermelonMigrationTest, MigrationSyncBackfillsANewTableAndANewColumn) {
+TEST_P(WatermelonMigrationTest, MigrationSyncBackfillsANewTableAndANewColumn) {
   Sql(db_, "INSERT INTO albums VALUES ('al1', 'one'), ('al2', 'two')");
   Sql(db_, "INSERT INTO songs (id, title, plays) VALUES ('m1', 'x', 5), ('m2', 'y', 0)");
   Pulled first = Pull("null", "dev");
@@ -485,7 +521,7 @@ TEST_F(WatermelonMigrationTest, MigrationSyncBackfillsANewTableAndANewColumn) {
   EXPECT_NE(bad.body.find("migration"), std::string::npos) << bad.body;
 }
 
-TEST_F(WatermelonTest, PagesCoverEveryChangeOnceInCommitOrder) {
+TEST_P(WatermelonTest, PagesCoverEveryChangeOnceInCommitOrder) {
   Pulled start = Pull("null", "pager");
   ASSERT_EQ(start.status, 200);
   std::set<std::string> written;
@@ -529,7 +565,7 @@ TEST_F(WatermelonTest, PagesCoverEveryChangeOnceInCommitOrder) {
   EXPECT_EQ(Pull(std::to_string(last), "", "", "&page_size=0").status, 400);
 }
 
-TEST_F(WatermelonTest, GzipWhenAskedDecompressesToTheSameJson) {
+TEST_P(WatermelonTest, GzipWhenAskedDecompressesToTheSameJson) {
   Sql(db_,
       "INSERT INTO songs (id, title, meta) SELECT 'g' || g, repeat('title ', 10), "
       "jsonb_build_object('n', g) FROM generate_series(1, 200) g");
@@ -552,6 +588,99 @@ TEST_F(WatermelonTest, GzipWhenAskedDecompressesToTheSameJson) {
   EXPECT_EQ(simdjson::to_string(changes_zipped), simdjson::to_string(changes_plain));
   EXPECT_EQ(IdsOf(unzipped, "songs", "created").size(), 200u);
 }
+
+// The value of a counter in /metrics text; -1 when absent.
+int64_t Metric(uint16_t port, const std::string& name) {
+  const std::string text = Http(port, "GET", "/metrics").body;
+  const size_t at = text.find("\n" + name + " ");
+  if (at == std::string::npos) return -1;
+  return std::stoll(text.substr(at + name.size() + 2));
+}
+
+TEST_P(WatermelonTest, ASlowClientDoesNotHoldThePullsSnapshotOpen) {
+  if (!streamed()) GTEST_SKIP() << "a streamed-pull test";
+  // About 12 MB of JSON: far more than the socket buffers and the in-memory send queue.
+  Sql(db_,
+      "INSERT INTO songs (id, title) SELECT 'slow' || g, repeat(md5(g::text), 12) FROM "
+      "generate_series(1, 30000) g");
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  const int small = 16 << 10;
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port_);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  const std::string request =
+      "GET /v1/watermelon/pull?last_pulled_at=null HTTP/1.1\r\nHost: localhost\r\n"
+      "Connection: close\r\n\r\n";
+  ASSERT_EQ(send(fd, request.data(), request.size(), 0), static_cast<ssize_t>(request.size()));
+  // The client reads nothing while the pull runs: the pull still finishes (its transaction
+  // ends), and what the client has not read waits in the spool.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (Metric(port_, "eddy_watermelon_pulls_total") < 1 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(Metric(port_, "eddy_watermelon_pulls_total"), 1);
+  EXPECT_EQ(Metric(port_, "eddy_watermelon_spooled_pulls_total"), 1);
+  // No session holds a transaction open (other sessions may pass through one briefly).
+  std::string open_transactions;
+  for (int i = 0; i < 40 && open_transactions != "0"; ++i) {
+    if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    open_transactions =
+        Query(db_, "SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%'");
+  }
+  EXPECT_EQ(open_transactions, "0");
+  // Now the client reads, slowly at first, and gets the whole body.
+  std::string raw;
+  char buffer[8192];
+  for (;;) {
+    const ssize_t n = recv(fd, buffer, sizeof(buffer), 0);
+    if (n <= 0) break;
+    raw.append(buffer, static_cast<size_t>(n));
+    if (raw.size() < (256 << 10)) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  close(fd);
+  const size_t head_end = raw.find("\r\n\r\n");
+  ASSERT_NE(head_end, std::string::npos);
+  EXPECT_NE(raw.find("Transfer-Encoding: chunked"), std::string::npos);
+  std::optional<std::string> body = Dechunk(std::string_view(raw).substr(head_end + 4));
+  ASSERT_TRUE(body) << "the streamed body did not end with its last chunk";
+  EXPECT_GT(body->size(), 10u << 20);
+  EXPECT_EQ(IdsOf(*body, "songs", "created").size(), 30000u);
+}
+
+TEST_P(WatermelonTest, AClientThatLeavesMidPullDoesNotBreakTheNext) {
+  if (!streamed()) GTEST_SKIP() << "a streamed-pull test";
+  Sql(db_,
+      "INSERT INTO songs (id, title) SELECT 'gone' || g, repeat(md5(g::text), 12) FROM "
+      "generate_series(1, 20000) g");
+  for (int i = 0; i < 3; ++i) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port_);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    const std::string request =
+        "GET /v1/watermelon/pull?last_pulled_at=null HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    ASSERT_GT(send(fd, request.data(), request.size(), 0), 0);
+    char buffer[4096];
+    ASSERT_GT(recv(fd, buffer, sizeof(buffer), 0), 0);  // the head and a first chunk
+    close(fd);
+  }
+  Pulled p = Pull("null");
+  ASSERT_EQ(p.status, 200) << p.body.substr(0, 200);
+  EXPECT_EQ(p.created.size(), 20000u);
+}
+
+std::string ModeName(const ::testing::TestParamInfo<bool>& info) {
+  return info.param ? "Streamed" : "Whole";
+}
+INSTANTIATE_TEST_SUITE_P(Modes, WatermelonTest, ::testing::Bool(), ModeName);
+INSTANTIATE_TEST_SUITE_P(Modes, WatermelonScopeTest, ::testing::Bool(), ModeName);
+INSTANTIATE_TEST_SUITE_P(Modes, WatermelonMigrationTest, ::testing::Bool(), ModeName);
 
 }  // namespace
 }  // namespace eddy::testing

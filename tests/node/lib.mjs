@@ -66,7 +66,7 @@ export function psql(sql) {
     execFile(
       'psql',
       [db, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-At', '-c', sql],
-      { timeout: 30_000 },
+      { timeout: 30_000, maxBuffer: 256 << 20 }, // whole tables come back as one JSON value
       (err, stdout, stderr) => {
         if (err) {
           if (err.code === 'ENOENT') reject(new Error('psql not found on PATH'));

@@ -44,4 +44,51 @@ Result<std::string> Gunzip(std::string_view data) {
   return out;
 }
 
+struct GzipEncoder::State {
+  z_stream z{};
+  bool finished = false;
+};
+
+Result<std::unique_ptr<GzipEncoder>> GzipEncoder::Create() {
+  auto state = std::make_unique<State>();
+  if (deflateInit2(&state->z, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+    return Internal("gzip: deflateInit2 failed");
+  }
+  return std::unique_ptr<GzipEncoder>(new GzipEncoder(std::move(state)));
+}
+
+GzipEncoder::GzipEncoder(std::unique_ptr<State> state) : state_(std::move(state)) {}
+
+GzipEncoder::~GzipEncoder() { deflateEnd(&state_->z); }
+
+uint64_t GzipEncoder::bytes_in() const { return state_->z.total_in; }
+
+Status GzipEncoder::Add(std::string_view data, std::string* out) {
+  if (data.empty()) return Status::Ok();
+  return Run(data, Z_NO_FLUSH, out);
+}
+
+Status GzipEncoder::Finish(std::string* out) { return Run({}, Z_FINISH, out); }
+
+Status GzipEncoder::Run(std::string_view data, int flush, std::string* out) {
+  if (state_->finished) return FailedPrecondition("gzip: the member is already finished");
+  z_stream& z = state_->z;
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+  z.avail_in = static_cast<uInt>(data.size());
+  char buffer[1 << 15];
+  for (;;) {
+    z.next_out = reinterpret_cast<Bytef*>(buffer);
+    z.avail_out = sizeof(buffer);
+    const int rc = deflate(&z, flush);
+    if (rc == Z_STREAM_ERROR) return Internal("gzip: deflate failed");
+    out->append(buffer, sizeof(buffer) - z.avail_out);
+    if (rc == Z_STREAM_END) {
+      state_->finished = true;
+      return Status::Ok();
+    }
+    // Done with this input once zlib stops filling the whole buffer.
+    if (z.avail_out != 0 && z.avail_in == 0 && flush != Z_FINISH) return Status::Ok();
+  }
+}
+
 }  // namespace eddy::watermelon

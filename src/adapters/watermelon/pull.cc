@@ -1,7 +1,5 @@
 #include "adapters/watermelon/pull.h"
 
-#include <set>
-
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -53,21 +51,16 @@ std::string NonDefaultCondition(const SyncColumn& c) {
   }
 }
 
-struct TableOut {
-  std::string created;
-  std::string updated;
-  std::string deleted;
-  void Add(std::string* list, std::string_view item) {
-    if (!list->empty()) list->push_back(',');
-    list->append(item);
-  }
-};
+// Rows fetched per round trip from a pull's cursors.
+constexpr int kFetchRows = 2000;
+// The rendered body is handed to the sink in pieces of about this size.
+constexpr size_t kFlushBytes = 64 << 10;
 
 class PullRun {
  public:
-  PullRun(pg::Connection& c, const std::string& schema, const PullRequest& request,
+  PullRun(pg::Connection& c, const std::string& schema, const PullRequest& request, JsonSink& sink,
           PullStats* stats)
-      : c_(c), s_(Q(schema)), req_(request), stats_(stats) {}
+      : c_(c), s_(Q(schema)), req_(request), sink_(sink), stats_(stats) {}
 
   SyncAnswer Run(const std::vector<std::shared_ptr<const SyncTable>>& tables) {
     Status begin = c_.Exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").status();
@@ -89,6 +82,45 @@ class PullRun {
     auto it = req_.scopes.find(t.client_table);
     if (it == req_.scopes.end()) return std::nullopt;
     return it->second;
+  }
+
+  Status Flush(bool force = false) {
+    if (out_.empty() || (!force && out_.size() < kFlushBytes)) return Status::Ok();
+    Status s = sink_.Append(out_);
+    out_.clear();
+    return s;
+  }
+
+  // Writes the JSON array items of `sql`'s rows: a record per row (id in column 0, the exposed
+  // columns from `first`) or, when `ids_only`, the id string. Read through a cursor.
+  Status Stream(const SyncTable& t, const std::string& sql,
+                const std::vector<std::optional<std::string>>& params, int first, bool ids_only) {
+    EDDY_RETURN_IF_ERROR(
+        c_.ExecParams("DECLARE eddy_pull NO SCROLL CURSOR FOR " + sql, params).status());
+    for (;;) {
+      EDDY_ASSIGN_OR_RETURN(pg::QueryResult r,
+                            c_.Exec(fmt::format("FETCH FORWARD {} FROM eddy_pull", kFetchRows)));
+      for (int i = 0; i < r.rows(); ++i) {
+        if (!first_item_) out_.push_back(',');
+        first_item_ = false;
+        if (ids_only) {
+          AppendJsonString(r.Get(i, 0), &out_);
+        } else {
+          AppendRecord(t, r, i, 0, first, &out_);
+          stats_->records += 1;
+        }
+      }
+      EDDY_RETURN_IF_ERROR(Flush());
+      if (r.rows() < kFetchRows) break;
+    }
+    return c_.Exec("CLOSE eddy_pull").status();
+  }
+
+  void OpenList(std::string_view name) {
+    out_ += '"';
+    out_ += name;
+    out_ += "\":[";
+    first_item_ = true;
   }
 
   SyncAnswer Body(const std::vector<std::shared_ptr<const SyncTable>>& tables) {
@@ -125,28 +157,31 @@ class PullRun {
         }
       }
     }
-    std::string body = "{\"changes\":{";
+    // Everything the body needs to say after the records is known now, so it is written in
+    // order, record by record.
+    out_ = "{\"changes\":{";
     bool first_table = true;
     for (const auto& t : tables) {
-      TableOut out;
-      Status s = full ? Full(*t, replacement, &out) : Incremental(*t, &out);
-      if (!s.ok()) return Unavailable(s);
-      if (!first_table) body.push_back(',');
+      if (!first_table) out_.push_back(',');
       first_table = false;
-      AppendJsonString(t->client_table, &body);
-      body += ":{\"created\":[" + out.created + "],\"updated\":[" + out.updated +
-              "],\"deleted\":[" + out.deleted + "]}";
+      AppendJsonString(t->client_table, &out_);
+      out_ += ":{";
+      Status s = full ? Full(*t, replacement) : Incremental(*t);
+      if (!s.ok()) return Unavailable(s);
+      out_ += "]}";
     }
-    body += "},\"timestamp\":" + std::to_string(watermark_);
-    if (replacement) body += ",\"experimentalStrategy\":\"replacement\"";
-    if (has_more) body += ",\"hasMore\":true";
-    body += "}";
-    SyncAnswer answer;
-    answer.body = std::move(body);
-    return answer;
+    out_ += "},\"timestamp\":" + std::to_string(watermark_);
+    if (replacement) out_ += ",\"experimentalStrategy\":\"replacement\"";
+    if (has_more) out_ += ",\"hasMore\":true";
+    out_ += "}";
+    Status flushed = Flush(/*force=*/true);
+    if (!flushed.ok()) return Unavailable(flushed);
+    return SyncAnswer{};
   }
 
-  Status Full(const SyncTable& t, bool replacement, TableOut* out) {
+  // Writes `"created":[...],"updated":[...],"deleted":[` with every live row of `t` at or below
+  // the watermark (in the scope) in the created list, or in the updated list for a replacement.
+  Status Full(const SyncTable& t, bool replacement) {
     // Only rows whose metadata is at or below the watermark: a row committed but not decoded
     // yet comes with the next pull instead, as a creation the client has not seen (sending it
     // now too would make that pull create it twice).
@@ -159,16 +194,13 @@ class PullRun {
       sql += fmt::format(" AND t.{}::text = $3", Q(t.scope_column));
       params.push_back(*scope);
     }
-    EDDY_ASSIGN_OR_RETURN(pg::QueryResult r, c_.ExecParams(sql, params));
-    std::string record;
     // A replacement sync sends rows as updated, so clients that hold them log nothing (1.6).
-    std::string* list = replacement ? &out->updated : &out->created;
-    for (int i = 0; i < r.rows(); ++i) {
-      record.clear();
-      AppendRecord(t, r, i, 0, 1, &record);
-      out->Add(list, record);
-    }
-    stats_->records += static_cast<uint64_t>(r.rows());
+    if (replacement) out_ += "\"created\":[],";
+    OpenList(replacement ? "updated" : "created");
+    EDDY_RETURN_IF_ERROR(Stream(t, sql, params, 1, false));
+    out_ += "],";
+    if (!replacement) out_ += "\"updated\":[],";
+    OpenList("deleted");
     return Status::Ok();
   }
 
@@ -194,8 +226,9 @@ class PullRun {
     return out;
   }
 
-  Status Incremental(const SyncTable& t, TableOut* out) {
-    if (MigrationHasTable(t)) return Full(t, false, out);  // a table new to the client (1.4)
+  // Like Full, for the rows changed in (lastPulledAt, W].
+  Status Incremental(const SyncTable& t) {
+    if (MigrationHasTable(t)) return Full(t, false);  // a table new to the client (1.4)
     const std::string last = std::to_string(*req_.last_pulled_at);
     const std::string w = std::to_string(watermark_);
     const std::optional<std::string> scope = ScopeOf(t);
@@ -207,34 +240,52 @@ class PullRun {
     }
     // Live rows changed in (last, W]. The join drops rows deleted but not yet decoded: their
     // tombstones come with a later pull.
-    EDDY_ASSIGN_OR_RETURN(
-        pg::QueryResult r,
-        c_.ExecParams(
-            fmt::format("SELECT m.id, m.created_version, m.origin_client, "
-                        "m.scope_since{} FROM {}.meta m JOIN {} t ON t.{} = "
-                        "m.id::{} WHERE m.tbl = $1 AND m.version > $2 AND m.version "
-                        "<= $3 AND NOT m.deleted{}",
-                        ColumnList(t), s_, t.quoted, Q(t.id_column), t.id_sql_type, scope_filter),
-            params));
-    const int64_t last_n = *req_.last_pulled_at;
-    std::set<std::string> sent;
-    std::string record;
-    for (int i = 0; i < r.rows(); ++i) {
-      record.clear();
-      AppendRecord(t, r, i, 0, 4, &record);
-      bool created = false;
-      if (!req_.client_id.empty()) {
-        // Created only when this client cannot have it: made (or brought into its scope) after
-        // its last pull, and not by this client itself (spec 1.3 rule a).
-        const int64_t created_version = std::stoll(std::string(r.Get(i, 1)));
-        const int64_t scope_since = std::stoll(std::string(r.Get(i, 3)));
-        const bool by_me = !r.IsNull(i, 2) && r.Get(i, 2) == req_.client_id;
-        created = (created_version > last_n || (scope && scope_since > last_n)) && !by_me;
-      }
-      out->Add(created ? &out->created : &out->updated, record);
-      if (req_.migration) sent.insert(std::string(r.Get(i, 0)));
+    const std::string changed = fmt::format(
+        "SELECT t.{}::text{} FROM {}.meta m JOIN {} t ON t.{} = m.id::{} WHERE m.tbl "
+        "= $1 AND m.version > $2 AND m.version <= $3 AND NOT m.deleted{}",
+        Q(t.id_column), ColumnList(t), s_, t.quoted, Q(t.id_column), t.id_sql_type, scope_filter);
+    // Created only when this client cannot have it: made (or brought into its scope) after its
+    // last pull, and not by this client itself (spec 1.3 rule a). Without a client id every
+    // change is an update (created-only-on-first-sync).
+    std::string created_rule;
+    std::vector<std::optional<std::string>> created_params = params;
+    if (!req_.client_id.empty()) {
+      created_params.push_back(req_.client_id);
+      // Parenthesised so the OR binds inside: (a OR b) AND c.
+      created_rule =
+          fmt::format("((m.created_version > $2{}) AND m.origin_client IS DISTINCT FROM ${})",
+                      scope ? " OR m.scope_since > $2" : "", created_params.size());
     }
-    stats_->records += static_cast<uint64_t>(r.rows());
+    OpenList("created");
+    if (!created_rule.empty()) {
+      EDDY_RETURN_IF_ERROR(Stream(t, changed + " AND " + created_rule, created_params, 1, false));
+    }
+    out_ += "],";
+    OpenList("updated");
+    if (created_rule.empty()) {
+      EDDY_RETURN_IF_ERROR(Stream(t, changed, params, 1, false));
+    } else {
+      EDDY_RETURN_IF_ERROR(
+          Stream(t, changed + " AND NOT " + created_rule, created_params, 1, false));
+    }
+    // Migration sync: rows whose newly added columns hold something (spec 1.4), unless they
+    // went out above already.
+    std::vector<const SyncColumn*> columns = MigrationColumnsOf(t);
+    if (!columns.empty()) {
+      std::string where;
+      for (const SyncColumn* c : columns) {
+        if (!where.empty()) where += " OR ";
+        where += NonDefaultCondition(*c);
+      }
+      std::string sql = fmt::format(
+          "SELECT t.{0}::text{1} FROM {2} t WHERE ({3}) AND NOT EXISTS (SELECT 1 FROM {4}.meta m "
+          "WHERE m.tbl = $1 AND m.id = t.{0}::text AND m.version > $2 AND m.version <= $3 AND "
+          "NOT m.deleted{5})",
+          Q(t.id_column), ColumnList(t), t.quoted, where, s_, scope_filter);
+      if (scope) sql += fmt::format(" AND t.{}::text = $4", Q(t.scope_column));
+      EDDY_RETURN_IF_ERROR(Stream(t, sql, params, 1, false));
+    }
+    out_ += "],";
     // Deleted: tombstones in (last, W] of rows the client may hold, and rows that left its scope.
     std::string deleted_sql = fmt::format(
         "SELECT m.id FROM {0}.meta m WHERE m.tbl = $1 AND m.deleted AND m.version > $2 AND "
@@ -247,52 +298,26 @@ class PullRun {
           "WHERE m.tbl = st.tbl AND m.id = st.id AND NOT m.deleted AND m.scope = $4)",
           s_);
     }
-    EDDY_ASSIGN_OR_RETURN(pg::QueryResult d, c_.ExecParams(deleted_sql, params));
-    for (int i = 0; i < d.rows(); ++i) {
-      record.clear();
-      AppendJsonString(d.Get(i, 0), &record);
-      out->Add(&out->deleted, record);
-    }
-    // Migration sync: rows whose newly added columns hold something (spec 1.4).
-    std::vector<const SyncColumn*> columns = MigrationColumnsOf(t);
-    if (!columns.empty()) {
-      std::string where;
-      for (const SyncColumn* c : columns) {
-        if (!where.empty()) where += " OR ";
-        where += NonDefaultCondition(*c);
-      }
-      std::string sql = fmt::format("SELECT t.{}::text{} FROM {} t WHERE ({})", Q(t.id_column),
-                                    ColumnList(t), t.quoted, where);
-      std::vector<std::optional<std::string>> mparams;
-      if (scope) {
-        sql += fmt::format(" AND t.{}::text = $1", Q(t.scope_column));
-        mparams.push_back(*scope);
-      }
-      EDDY_ASSIGN_OR_RETURN(pg::QueryResult m, c_.ExecParams(sql, mparams));
-      for (int i = 0; i < m.rows(); ++i) {
-        if (sent.count(std::string(m.Get(i, 0)))) continue;
-        record.clear();
-        AppendRecord(t, m, i, 0, 1, &record);
-        out->Add(&out->updated, record);
-      }
-      stats_->records += static_cast<uint64_t>(m.rows());
-    }
-    return Status::Ok();
+    OpenList("deleted");
+    return Stream(t, deleted_sql, params, 0, true);
   }
 
   pg::Connection& c_;
   const std::string s_;
   const PullRequest& req_;
+  JsonSink& sink_;
   PullStats* stats_;
   int64_t watermark_ = 0;
+  std::string out_;         // rendered, not yet handed to sink_
+  bool first_item_ = true;  // of the JSON array being written
 };
 
 }  // namespace
 
 SyncAnswer RunPull(pg::Connection& connection, const std::string& meta_schema,
                    const std::vector<std::shared_ptr<const SyncTable>>& tables,
-                   const PullRequest& request, PullStats* stats) {
-  PullRun run(connection, meta_schema, request, stats);
+                   const PullRequest& request, JsonSink& sink, PullStats* stats) {
+  PullRun run(connection, meta_schema, request, sink, stats);
   return run.Run(tables);
 }
 

@@ -1,6 +1,7 @@
 #include "adapters/watermelon/watermelon_config.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <regex>
 #include <set>
 
@@ -118,14 +119,9 @@ Status ReadTable(const toml::table& t, const std::string& where, WatermelonTable
 }  // namespace
 
 const std::vector<std::string>& WatermelonConfigKeys() {
-  static const std::vector<std::string> keys = {"enabled",
-                                                "schema",
-                                                "tombstone_retention_hours",
-                                                "max_push_mb",
-                                                "barrier_timeout_ms",
-                                                "pull_wait_ms",
-                                                "workers",
-                                                "tables"};
+  static const std::vector<std::string> keys = {
+      "enabled",      "schema",  "tombstone_retention_hours", "max_push_mb", "barrier_timeout_ms",
+      "pull_wait_ms", "workers", "stream_after_kb",           "spool_dir",   "tables"};
   return keys;
 }
 
@@ -143,6 +139,8 @@ Status ReadWatermelonConfig(const toml::table& root, WatermelonConfig* config) {
   EDDY_RETURN_IF_ERROR(Read(*t, where, "barrier_timeout_ms", &config->barrier_timeout_ms));
   EDDY_RETURN_IF_ERROR(Read(*t, where, "pull_wait_ms", &config->pull_wait_ms));
   EDDY_RETURN_IF_ERROR(Read(*t, where, "workers", &config->workers));
+  EDDY_RETURN_IF_ERROR(Read(*t, where, "stream_after_kb", &config->stream_after_kb));
+  EDDY_RETURN_IF_ERROR(Read(*t, where, "spool_dir", &config->spool_dir));
   if (const toml::node* tables = t->get("tables")) {
     const toml::array* a = tables->as_array();
     if (a == nullptr) {
@@ -181,6 +179,15 @@ Status ValidateWatermelonConfig(const WatermelonConfig& config) {
   }
   if (config.workers < 1 || config.workers > 64) {
     return InvalidArgument("watermelon.workers: must be 1 to 64");
+  }
+  if (config.stream_after_kb < 1 || config.stream_after_kb > 1024 * 1024) {
+    return InvalidArgument("watermelon.stream_after_kb: must be 1 to 1048576 (KiB)");
+  }
+  if (!config.spool_dir.empty() && !std::filesystem::is_directory(config.spool_dir)) {
+    return InvalidArgument(fmt::format(
+        "watermelon.spool_dir: \"{}\" is not a directory; create it or leave the key out (the "
+        "system's temporary directory)",
+        config.spool_dir));
   }
   std::set<std::string> client_tables;
   std::set<std::string> server_tables;

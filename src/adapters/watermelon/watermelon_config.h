@@ -36,6 +36,11 @@ struct WatermelonConfig {
   int64_t barrier_timeout_ms = 5000;  // push waits this long for the change stream, then 503
   int64_t pull_wait_ms = 2000;  // pull waits up to this for the change stream (read your writes)
   int64_t workers = 4;          // threads (and PostgreSQL connections) serving requests
+  // A pull whose body grows past this is streamed (chunked) as it is read, not sent whole.
+  int64_t stream_after_kb = 1024;
+  // Where the part of a streamed pull that a slow client has not read yet waits ("": the
+  // system's temporary directory), so the pull's snapshot never waits on the client.
+  std::string spool_dir;
   std::vector<WatermelonTableConfig> tables;
 
   bool active() const { return enabled && !tables.empty(); }

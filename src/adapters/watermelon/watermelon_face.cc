@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "adapters/watermelon/gzip.h"
+#include "adapters/watermelon/streamed_body.h"
 #include "common/json_string.h"
 
 namespace eddy::watermelon {
@@ -29,6 +30,88 @@ int64_t NowSeconds() {
 }
 
 }  // namespace
+
+// The body of one pull. Small bodies are kept and answered whole (with Content-Length, gzipped
+// when large enough); a body that grows past watermelon.stream_after_kb starts a chunked
+// response and every later piece is sent (gzipped on the fly when the client accepts it) as it
+// is rendered, through a StreamedBody, so the pull needs bounded memory and never waits on the
+// client.
+class WatermelonFace::PullResponder final : public JsonSink {
+ public:
+  PullResponder(const WatermelonFace& face, const http::Request& request,
+                std::shared_ptr<http::Exchange> exchange)
+      : face_(face), request_(request), exchange_(std::move(exchange)) {
+    const std::string accept = request.Header("accept-encoding").value_or("");
+    gzip_ = accept.find("gzip") != std::string::npos;
+  }
+
+  Status Append(std::string_view json) override {
+    if (!body_) {
+      pending_.append(json);
+      if (pending_.size() <= static_cast<size_t>(face_.options_.config.stream_after_kb) << 10) {
+        return Status::Ok();
+      }
+      EDDY_RETURN_IF_ERROR(StartStreaming());
+      const std::string first = std::exchange(pending_, {});
+      return Send(first);
+    }
+    return Send(json);
+  }
+
+  // After RunPull: the answer, or the end (or the failure) of a streamed body.
+  void Finish(SyncAnswer answer) {
+    if (!body_) {
+      if (answer.status == 200) answer.body = std::move(pending_);
+      face_.Respond(request_, *exchange_, std::move(answer));
+      return;
+    }
+    if (answer.status != 200) {
+      body_->Abort("the pull failed midway: " + answer.body);
+      return;
+    }
+    if (encoder_) {
+      std::string tail;
+      if (!encoder_->Finish(&tail).ok() || !body_->Write(tail).ok()) {
+        body_->Abort("gzip failed");
+        return;
+      }
+    }
+    body_->Finish();
+  }
+
+  bool streamed() const { return body_ != nullptr; }
+  bool spooled() const { return body_ && body_->spooled(); }
+
+ private:
+  Status StartStreaming() {
+    std::vector<std::pair<std::string, std::string>> headers = face_.ResponseHeaders();
+    if (gzip_) {
+      EDDY_ASSIGN_OR_RETURN(encoder_, GzipEncoder::Create());
+      headers.emplace_back("Content-Encoding", "gzip");
+    }
+    auto stream = exchange_->StartBody("application/json", std::move(headers));
+    StreamedBodyOptions options;
+    options.spool_dir = face_.options_.config.spool_dir;
+    body_ = std::make_shared<StreamedBody>(std::move(stream), *face_.feeder_, options);
+    return Status::Ok();
+  }
+
+  Status Send(std::string_view json) {
+    if (!encoder_) return body_->Write(json);
+    zipped_.clear();
+    EDDY_RETURN_IF_ERROR(encoder_->Add(json, &zipped_));
+    return body_->Write(zipped_);
+  }
+
+  const WatermelonFace& face_;
+  const http::Request& request_;
+  const std::shared_ptr<http::Exchange> exchange_;
+  bool gzip_ = false;
+  std::string pending_;  // the body so far, while it is small
+  std::unique_ptr<GzipEncoder> encoder_;
+  std::string zipped_;
+  std::shared_ptr<StreamedBody> body_;  // once streaming
+};
 
 WatermelonFace::WatermelonFace(WatermelonFaceOptions options, log::ChangeLog& log)
     : options_(std::move(options)), log_(log) {}
@@ -68,6 +151,7 @@ Status WatermelonFace::Start() {
   fo.publication = options_.publication;
   fo.tombstone_retention_hours = options_.config.tombstone_retention_hours;
   follower_ = std::make_unique<MetaFollower>(std::move(fo), log_, tables_);
+  if (!feeder_) feeder_ = std::make_unique<BodyFeeder>();
   EDDY_RETURN_IF_ERROR(follower_->Start());
   {
     std::lock_guard lock(jobs_mu_);
@@ -91,6 +175,7 @@ void WatermelonFace::Stop() {
     if (t.joinable()) t.join();
   }
   workers_.clear();
+  feeder_.reset();  // aborts bodies a client is still reading
   if (follower_) follower_->Stop();
 }
 
@@ -163,15 +248,19 @@ std::optional<SyncAnswer> WatermelonFace::Authorize(
   return std::nullopt;
 }
 
+std::vector<std::pair<std::string, std::string>> WatermelonFace::ResponseHeaders() const {
+  return {{"Cache-Control", "no-store"},
+          {"Access-Control-Allow-Origin", "*"},
+          {"Vary", "Accept-Encoding"}};
+}
+
 void WatermelonFace::Respond(const http::Request& request, http::Exchange& exchange,
                              SyncAnswer answer) const {
   if (answer.status >= 400) counters_.errors.fetch_add(1);
   http::Response r;
   r.status = answer.status;
   r.content_type = "application/json";
-  r.headers.emplace_back("Cache-Control", "no-store");
-  r.headers.emplace_back("Access-Control-Allow-Origin", "*");
-  r.headers.emplace_back("Vary", "Accept-Encoding");
+  r.headers = ResponseHeaders();
   if (answer.retry_after) r.headers.emplace_back("Retry-After", "1");
   const std::string accept = request.Header("accept-encoding").value_or("");
   if (accept.find("gzip") != std::string::npos && answer.body.size() > 1024) {
@@ -302,11 +391,14 @@ void WatermelonFace::HandlePull(const http::Request& request,
       if (!waited.ok()) spdlog::debug("watermelon pull: {}", waited.ToString());
     }
     PullStats stats;
-    SyncAnswer answer = RunPull(*c, options_.config.schema, tables_, pull, &stats);
+    PullResponder responder(*this, copy, exchange);
+    SyncAnswer answer = RunPull(*c, options_.config.schema, tables_, pull, responder, &stats);
+    responder.Finish(std::move(answer));
     counters_.pulls.fetch_add(1);
     counters_.records_pulled.fetch_add(stats.records);
     if (stats.replacement) counters_.replacements.fetch_add(1);
-    Respond(copy, *exchange, std::move(answer));
+    if (responder.streamed()) counters_.streamed_pulls.fetch_add(1);
+    if (responder.spooled()) counters_.spooled_pulls.fetch_add(1);
   });
 }
 
@@ -399,11 +491,19 @@ std::string WatermelonFace::MetricsText() const {
       "# HELP eddy_watermelon_barrier_timeouts_total Waits for the change stream that timed out.\n"
       "# TYPE eddy_watermelon_barrier_timeouts_total counter\n"
       "eddy_watermelon_barrier_timeouts_total {}\n"
+      "# HELP eddy_watermelon_streamed_pulls_total Pulls whose body was streamed (chunked).\n"
+      "# TYPE eddy_watermelon_streamed_pulls_total counter\n"
+      "eddy_watermelon_streamed_pulls_total {}\n"
+      "# HELP eddy_watermelon_spooled_pulls_total Streamed pulls that outran their client and "
+      "waited in the spool.\n"
+      "# TYPE eddy_watermelon_spooled_pulls_total counter\n"
+      "eddy_watermelon_spooled_pulls_total {}\n"
       "# HELP eddy_watermelon_applied_lsn Commit LSN the sync metadata has reached.\n"
       "# TYPE eddy_watermelon_applied_lsn gauge\neddy_watermelon_applied_lsn {}\n",
       counters_.pulls.load(), counters_.pushes.load(), counters_.records_pulled.load(),
       counters_.records_pushed.load(), counters_.conflicts.load(), counters_.rejected.load(),
-      counters_.replacements.load(), counters_.barrier_timeouts.load(), applied);
+      counters_.replacements.load(), counters_.barrier_timeouts.load(),
+      counters_.streamed_pulls.load(), counters_.spooled_pulls.load(), applied);
 }
 
 }  // namespace eddy::watermelon

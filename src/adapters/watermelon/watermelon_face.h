@@ -47,7 +47,11 @@ struct FaceCounters {
   std::atomic<uint64_t> replacements{0};
   std::atomic<uint64_t> errors{0};
   std::atomic<uint64_t> barrier_timeouts{0};
+  std::atomic<uint64_t> streamed_pulls{0};
+  std::atomic<uint64_t> spooled_pulls{0};
 };
+
+class BodyFeeder;
 
 class WatermelonFace {
  public:
@@ -70,6 +74,9 @@ class WatermelonFace {
   std::optional<SyncAnswer> Authorize(const http::Request& request,
                                       std::map<std::string, std::string>* scopes) const;
   void Respond(const http::Request& request, http::Exchange& exchange, SyncAnswer answer) const;
+  // The headers of every sync answer (CORS, no caching).
+  std::vector<std::pair<std::string, std::string>> ResponseHeaders() const;
+  class PullResponder;
   // Commits a fence transaction and waits until the follower has passed the WAL position read
   // inside it; kUnavailable after `timeout`.
   Status WaitForStream(std::chrono::milliseconds timeout);
@@ -78,6 +85,7 @@ class WatermelonFace {
   log::ChangeLog& log_;
   std::vector<std::shared_ptr<const SyncTable>> tables_;  // set by Start
   std::unique_ptr<MetaFollower> follower_;
+  std::unique_ptr<BodyFeeder> feeder_;  // sends spooled pull bodies
   std::atomic<bool> ready_{false};
   mutable FaceCounters counters_;
 

@@ -203,6 +203,7 @@ export class Client {
     this.pulls.push({
       at: performance.now(), lastPulledAt, schemaVersion, migration, status: res.status, response: body,
       encoding: res.headers.get('content-encoding'), // fetch asks for gzip and unpacks it
+      transfer: res.headers.get('transfer-encoding'), // 'chunked' when eddy streamed the body
     });
     if (this.pulls.length > 50 && !this.keepAll) this.pulls.shift();
     if (!res.ok) throw new HttpError(`pull ${query}`, res.status, body);

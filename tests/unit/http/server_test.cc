@@ -3,6 +3,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <future>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -840,6 +841,59 @@ TEST_F(ServerTest, AsyncRouteCanBecomeAnEventStreamWithItsOwnCacheControl) {
   auto got = client.ReadChunksUntil("data: two\n\n");
   ASSERT_TRUE(got);
   EXPECT_EQ(*got, "data: one\n\ndata: two\n\n");
+}
+
+TEST_F(ServerTest, AsyncRouteCanStreamABodyWithoutKeepAliveComments) {
+  options_.limits.sse_keepalive = milliseconds(20);
+  Make();
+  server_->RouteAsync("GET", "/big", [](const Request&, std::shared_ptr<Exchange> ex) {
+    std::thread([ex] {
+      auto body = ex->StartBody("application/json", {{"Content-Encoding", "identity"}});
+      body->Send(Bytes("{\"rows\":["));
+      std::this_thread::sleep_for(milliseconds(150));  // longer than the keep-alive period
+      body->Send(Bytes("1,2"));
+      body->Close("]}");
+    }).detach();
+  });
+  Start();
+  Client client(port_);
+  client.Send(Get("/big"));
+  auto response = client.ReadResponse(milliseconds(5000), /*head=*/true);
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(response->Header("content-type"), "application/json");
+  EXPECT_EQ(response->Header("content-encoding"), "identity");
+  EXPECT_EQ(response->Header("transfer-encoding"), "chunked");
+  auto got = client.ReadChunksUntil("]}");
+  ASSERT_TRUE(got);
+  EXPECT_EQ(*got, "{\"rows\":[1,2]}");  // the bytes are the body: no ": keep-alive"
+  EXPECT_TRUE(client.WaitClosed(milliseconds(3000)));
+}
+
+TEST_F(ServerTest, AnAbortedBodyEndsWithoutItsLastChunk) {
+  Make();
+  std::promise<std::string> closed_reason;
+  server_->RouteAsync("GET", "/broken", [&](const Request&, std::shared_ptr<Exchange> ex) {
+    std::thread([ex, &closed_reason] {
+      auto body = ex->StartBody("application/json", {});
+      body->OnClose([&](std::string_view reason) { closed_reason.set_value(std::string(reason)); });
+      body->Send(Bytes("{\"rows\":["));
+      std::this_thread::sleep_for(milliseconds(50));
+      body->Abort("the database went away");
+      EXPECT_FALSE(body->Send(Bytes("1")));  // nothing after an abort
+    }).detach();
+  });
+  Start();
+  Client client(port_);
+  client.Send(Get("/broken"));
+  auto response = client.ReadResponse(milliseconds(5000), /*head=*/true);
+  ASSERT_TRUE(response);
+  EXPECT_TRUE(client.WaitClosed(milliseconds(3000)));
+  // The raw bytes after the head: the first chunk and no terminating "0\r\n\r\n".
+  EXPECT_EQ(client.buffer().find("0\r\n\r\n"), std::string::npos) << client.buffer();
+  auto future = closed_reason.get_future();
+  ASSERT_EQ(future.wait_for(std::chrono::seconds(3)), std::future_status::ready);
+  EXPECT_EQ(future.get(), "the database went away");
 }
 
 TEST_F(ServerTest, AsyncRouteThatNeverAnswersGets503) {
