@@ -11,22 +11,35 @@
 //      `COPY (SELECT ...) TO STDOUT` of the same rows read to the end with libpq;
 //   2. incremental pull of CHANGED rows updated by SQL after a pull, against COPY TO of those rows;
 //   3. push of PUSHED new records in one request, against `COPY ... FROM STDIN` of the same rows
-//      into a twin table.
+//      into a twin table;
+//   4. the first sync again with Accept-Encoding: gzip (compressed as it is streamed), against
+//      the COPY of case 1;
+//   5. eddy's peak memory growth during a first sync whose client streams the body away, against
+//      the size of the body (a pull built in memory grows by about the body's size or more);
+//   6. a client reading the first sync at 1/8 of the body per second: when the pull's snapshot is
+//      released (the pull counter moves), against how long the client reads.
+// BENCH_STREAM_AFTER_KB and BENCH_PULL_WAIT_MS override watermelon.stream_after_kb and
+// watermelon.pull_wait_ms.
 // Each figure is the best of REPEAT runs (the first pull of each kind is untimed: it waits for the
 // change stream to reach the writes); the answer's record count is checked.
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <arpa/inet.h>
 #include <fmt/format.h>
 #include <libpq-fe.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <simdjson.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "adapters/watermelon/gzip.h"
 #include "bench_util.h"
 #include "server/service.h"
 
@@ -45,14 +58,40 @@ using eddy::bench::Seconds;
 struct HttpReply {
   int status = 0;
   std::string headers;
-  std::string body;
+  std::string body;      // de-chunked (when kept)
+  size_t raw_bytes = 0;  // as received, head included
+};
+
+// The data of a chunked body; fails unless it ends with the last chunk.
+std::string Dechunk(std::string_view raw) {
+  std::string out;
+  for (;;) {
+    const size_t line_end = raw.find("\r\n");
+    if (line_end == std::string_view::npos) Fail("chunked body cut short");
+    const size_t size = std::stoul(std::string(raw.substr(0, line_end)), nullptr, 16);
+    raw.remove_prefix(line_end + 2);
+    if (size == 0) return out;
+    if (raw.size() < size + 2) Fail("chunked body cut short");
+    out.append(raw.substr(0, size));
+    raw.remove_prefix(size + 2);
+  }
+}
+
+struct FetchOptions {
+  std::string extra_headers;   // "Name: value\r\n" lines
+  bool keep_body = true;       // false: count the bytes only (a client that streams them away)
+  double max_bytes_per_s = 0;  // > 0: read no faster (a slow client)
 };
 
 // One HTTP/1.1 request with Connection: close, read to the end.
 HttpReply Http(uint16_t port, const std::string& method, const std::string& target,
-               const std::string& body = "") {
+               const std::string& body = "", const FetchOptions& options = {}) {
   HttpReply reply;
   int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (options.max_bytes_per_s > 0) {
+    const int small = 64 << 10;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+  }
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
@@ -63,9 +102,9 @@ HttpReply Http(uint16_t port, const std::string& method, const std::string& targ
   }
   const std::string request = method + " " + target +
                               " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
-                              "Content-Type: application/json\r\nX-Client-Id: bench\r\n"
-                              "Content-Length: " +
-                              std::to_string(body.size()) + "\r\n\r\n" + body;
+                              "Content-Type: application/json\r\nX-Client-Id: bench\r\n" +
+                              options.extra_headers +
+                              "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
   size_t sent = 0;
   while (sent < request.size()) {
     ssize_t n = send(fd, request.data() + sent, request.size() - sent, 0);
@@ -73,19 +112,59 @@ HttpReply Http(uint16_t port, const std::string& method, const std::string& targ
     sent += static_cast<size_t>(n);
   }
   std::string raw;
-  std::vector<char> buffer(1 << 20);
+  std::vector<char> buffer(options.max_bytes_per_s > 0 ? (16 << 10) : (1 << 20));
+  const Clock::time_point start = Clock::now();
   while (true) {
     ssize_t n = recv(fd, buffer.data(), buffer.size(), 0);
     if (n <= 0) break;
-    raw.append(buffer.data(), static_cast<size_t>(n));
+    reply.raw_bytes += static_cast<size_t>(n);
+    if (options.keep_body || raw.size() < 4096) raw.append(buffer.data(), static_cast<size_t>(n));
+    if (options.max_bytes_per_s > 0) {
+      const auto due =
+          start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
+                      static_cast<double>(reply.raw_bytes) / options.max_bytes_per_s));
+      std::this_thread::sleep_until(due);
+    }
   }
   close(fd);
   const size_t head_end = raw.find("\r\n\r\n");
   if (head_end == std::string::npos || raw.size() < 12) Fail("no HTTP answer");
   reply.status = std::stoi(raw.substr(9, 3));
   reply.headers = raw.substr(0, head_end);
-  reply.body = raw.substr(head_end + 4);
+  if (options.keep_body) {
+    reply.body = raw.substr(head_end + 4);
+    if (reply.headers.find("Transfer-Encoding: chunked") != std::string::npos) {
+      reply.body = Dechunk(reply.body);
+    }
+  }
   return reply;
+}
+
+// Peak resident memory of this process since the last ResetPeakRss(), in bytes.
+size_t PeakRss() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.starts_with("VmHWM:")) return std::stoul(line.substr(6)) * 1024;
+  }
+  return 0;
+}
+size_t CurrentRss() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.starts_with("VmRSS:")) return std::stoul(line.substr(6)) * 1024;
+  }
+  return 0;
+}
+void ResetPeakRss() { std::ofstream("/proc/self/clear_refs") << "5"; }
+
+// A counter of eddy's /metrics; -1 when absent.
+int64_t Metric(uint16_t port, const std::string& name) {
+  const std::string text = Http(port, "GET", "/metrics").body;
+  const size_t at = text.find("\n" + name + " ");
+  if (at == std::string::npos) return -1;
+  return std::stoll(text.substr(at + name.size() + 2));
 }
 
 struct Pulled {
@@ -158,6 +237,9 @@ void Row(const char* what, size_t records, double eddy_s, double copy_s) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A fixed mmap threshold: large buffers are mapped and unmapped, not kept in the heap, so the
+  // peak-memory figure (case 5) sees what a pull allocates rather than what earlier pulls left.
+  mallopt(M_MMAP_THRESHOLD, 128 << 10);
   int64_t rows = 100000;
   int64_t changed = 10000;
   int64_t pushed = 10000;
@@ -208,6 +290,12 @@ int main(int argc, char** argv) {
   items.rename = {{"added_at", "created_at"}};
   config.watermelon.tables.push_back(items);
   config.watermelon.pull_wait_ms = 30000;
+  if (const char* ms = std::getenv("BENCH_PULL_WAIT_MS")) {
+    config.watermelon.pull_wait_ms = std::stoll(ms);
+  }
+  if (const char* kb = std::getenv("BENCH_STREAM_AFTER_KB")) {
+    config.watermelon.stream_after_kb = std::stoll(kb);
+  }
   config.watermelon.barrier_timeout_ms = 30000;
   auto service = eddy::server::Service::Create(config);
   Die(service.status(), "create eddy");
@@ -287,6 +375,70 @@ int main(int argc, char** argv) {
   const std::string count = std::string(
       admin->Exec(fmt::format("SELECT count(*) FROM items WHERE n >= {}", rows)).value().Get(0, 0));
   if (std::stoll(count) != pushed * repeat) Fail("pushed rows missing: " + count);
+
+  // 4. First sync again, gzip-compressed on the fly (Accept-Encoding: gzip, as fetch sends).
+  best_pull = 1e9;
+  size_t zipped_bytes = 0;
+  for (int i = 0; i < repeat; ++i) {
+    const Clock::time_point start = Clock::now();
+    HttpReply r = Http(port, "GET", "/v1/watermelon/pull?last_pulled_at=null", "",
+                       {.extra_headers = "Accept-Encoding: gzip\r\n"});
+    best_pull = std::min(best_pull, Seconds(Clock::now() - start));
+    if (r.status != 200 || r.headers.find("Content-Encoding: gzip") == std::string::npos) {
+      Fail("gzip pull: " + r.headers);
+    }
+    zipped_bytes = r.body.size();
+    auto json = eddy::watermelon::Gunzip(r.body);
+    if (!json.ok()) Fail("gzip pull: " + json.status().ToString());
+  }
+  const size_t all_rows = static_cast<size_t>(rows + pushed * repeat);
+  double copy_all = 1e9;
+  for (int i = 0; i < repeat; ++i) {
+    size_t copied = 0;
+    copy_all = std::min(copy_all, CopyOut(copy_conn, select, &copied));
+    if (copied != all_rows) Fail("COPY row count");
+  }
+  Row("pull, first sync, gzip", all_rows, best_pull, copy_all);
+  fmt::print("  (answer {:.1f} MB gzip-compressed)\n", static_cast<double>(zipped_bytes) / 1e6);
+
+  // 5. Memory: a client that streams the body away; eddy's peak memory growth during the pull
+  // against the size of the body it sent.
+  ResetPeakRss();
+  const size_t rss_before = CurrentRss();
+  HttpReply counted =
+      Http(port, "GET", "/v1/watermelon/pull?last_pulled_at=null", "", {.keep_body = false});
+  if (counted.status != 200) Fail("counted pull");
+  const size_t growth = PeakRss() > rss_before ? PeakRss() - rss_before : 0;
+  fmt::print(
+      "{:<34} {:>8} records  body {:.1f} MB  eddy peak memory growth {:.1f} MB  "
+      "growth/body {:.2f}x\n",
+      "pull, first sync, memory", all_rows, static_cast<double>(counted.raw_bytes) / 1e6,
+      static_cast<double>(growth) / 1e6,
+      static_cast<double>(growth) / static_cast<double>(counted.raw_bytes));
+
+  // 6. A slow client (the whole body in about 8 s): how long the pull's snapshot stays open.
+  const int64_t pulls_before = Metric(port, "eddy_watermelon_pulls_total");
+  const double rate = static_cast<double>(counted.raw_bytes) / 8.0;
+  double download_s = 0;
+  std::thread slow([&] {
+    const Clock::time_point start = Clock::now();
+    HttpReply r = Http(port, "GET", "/v1/watermelon/pull?last_pulled_at=null", "",
+                       {.keep_body = false, .max_bytes_per_s = rate});
+    download_s = Seconds(Clock::now() - start);
+    if (r.status != 200) Fail("slow pull");
+  });
+  const Clock::time_point slow_start = Clock::now();
+  double snapshot_s = 0;
+  while (Metric(port, "eddy_watermelon_pulls_total") <= pulls_before) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  snapshot_s = Seconds(Clock::now() - slow_start);
+  slow.join();
+  fmt::print(
+      "{:<34} {:>8} records  client read for {:.2f} s  pull done (snapshot released) "
+      "after {:.2f} s  snapshot/client {:.2f}x  spooled pulls {}\n",
+      "pull, first sync, slow client", all_rows, download_s, snapshot_s, snapshot_s / download_s,
+      Metric(port, "eddy_watermelon_spooled_pulls_total"));
 
   PQfinish(copy_conn);
   (*service)->Stop();

@@ -135,6 +135,21 @@ added_in = { artist = 2 }
       "[[watermelon.tables]]\ntable = \"songs\"\n[[watermelon.tables]]\ntable = \"public.songs\"\n",
       &twice);
   EXPECT_FALSE(s.ok());
+  // Streamed pulls.
+  WatermelonConfig streamed;
+  s = parse("[watermelon]\nstream_after_kb = 64\nspool_dir = \"/tmp\"\n", &streamed);
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(streamed.stream_after_kb, 64);
+  EXPECT_EQ(streamed.spool_dir, "/tmp");
+  WatermelonConfig zero;
+  s = parse("[watermelon]\nstream_after_kb = 0\n", &zero);
+  EXPECT_NE(s.message().find("watermelon.stream_after_kb: must be 1 to 1048576"), std::string::npos)
+      << s.message();
+  WatermelonConfig nowhere;
+  s = parse("[watermelon]\nspool_dir = \"/nonexistent/spool\"\n", &nowhere);
+  EXPECT_NE(s.message().find("watermelon.spool_dir: \"/nonexistent/spool\" is not a directory"),
+            std::string::npos)
+      << s.message();
 }
 
 }  // namespace
