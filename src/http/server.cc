@@ -1143,6 +1143,11 @@ net::awaitable<bool> ServerImpl::ServeAsync(std::shared_ptr<Connection> conn,
     stream->Finish("client disconnected");
     co_return true;
   }
+  if (head) {
+    // A HEAD gets the head only; the producer's next Send sees a closed stream and stops.
+    stream->Finish("HEAD request: no body");
+    co_return true;
+  }
   *accepted = std::move(stream);
   co_return true;
 }

@@ -870,6 +870,30 @@ TEST_F(ServerTest, AsyncRouteCanStreamABodyWithoutKeepAliveComments) {
   EXPECT_TRUE(client.WaitClosed(milliseconds(3000)));
 }
 
+TEST_F(ServerTest, AHeadRequestToAStreamedBodyGetsTheHeadOnly) {
+  Make();
+  std::promise<bool> send_after_head;
+  server_->RouteAsync("GET", "/big", [&](const Request&, std::shared_ptr<Exchange> ex) {
+    std::thread([ex, &send_after_head] {
+      auto body = ex->StartBody("application/json", {});
+      std::this_thread::sleep_for(milliseconds(100));
+      send_after_head.set_value(body->Send(Bytes("{}")));
+    }).detach();
+  });
+  Start();
+  Client client(port_);
+  client.Send("HEAD /big HTTP/1.1\r\nHost: test\r\n\r\n");
+  auto response = client.ReadResponse(milliseconds(5000), /*head=*/true);
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(response->Header("content-type"), "application/json");
+  auto future = send_after_head.get_future();
+  ASSERT_EQ(future.wait_for(std::chrono::seconds(3)), std::future_status::ready);
+  EXPECT_FALSE(future.get());  // the producer learns there is no one to send to
+  EXPECT_TRUE(client.WaitClosed(milliseconds(3000)));
+  EXPECT_TRUE(client.buffer().empty()) << client.buffer();
+}
+
 TEST_F(ServerTest, AnAbortedBodyEndsWithoutItsLastChunk) {
   Make();
   std::promise<std::string> closed_reason;
