@@ -420,6 +420,28 @@ TEST_P(WatermelonTest, PushedDeletesBecomeTombstonesForOtherDevices) {
   EXPECT_EQ(zipped.status, 200);
 }
 
+// A row a client pushed and someone else deleted before that client's next pull: the client
+// holds it, so the pull must carry its tombstone although it was created after last_pulled_at
+// (found by the soak: the row stayed on the client forever).
+TEST_P(WatermelonTest, AClientsOwnRowDeletedBeforeItsNextPullIsDeletedThere) {
+  Pulled first = Pull("null", "maker");
+  ASSERT_EQ(first.status, 200) << first.body;
+  HttpReply pushed = Push(
+      first.timestamp,
+      R"({"songs":{"created":[{"id":"mine","title":"t"}],"updated":[],"deleted":[]}})", "maker");
+  ASSERT_EQ(pushed.status, 200) << pushed.body;
+  Sql(db_, "DELETE FROM songs WHERE id = 'mine'");
+  Pulled maker = Pull(std::to_string(first.timestamp), "maker");
+  ASSERT_EQ(maker.status, 200) << maker.body;
+  EXPECT_EQ(maker.deleted, (std::set<std::string>{"mine"})) << maker.body;
+  // Another device never had it: no tombstone for it. Without a client id eddy cannot tell,
+  // and sends it (an unknown id in deleted is ignored by the client).
+  Pulled other = Pull(std::to_string(first.timestamp), "other");
+  EXPECT_TRUE(other.deleted.empty()) << other.body;
+  Pulled anonymous = Pull(std::to_string(first.timestamp));
+  EXPECT_EQ(anonymous.deleted, (std::set<std::string>{"mine"})) << anonymous.body;
+}
+
 // A face that the owner column scopes by the token's "sub".
 class WatermelonScopeTest : public WatermelonTest {
  protected:

@@ -291,6 +291,9 @@ Status ShapeManager::Start() {
   }
   for (int i = 0; i < options_.workers; ++i) workers_.emplace_back([this] { RunWorker(); });
   timer_thread_ = std::thread([this] { RunTimers(); });
+  for (int i = 0; i < std::max(1, options_.notifiers); ++i) {
+    notifiers_.emplace_back([this] { RunNotifier(); });
+  }
   router_ = std::thread([this] { RunRouter(); });
   checkpoint_thread_ = std::thread([this] { RunCheckpoints(); });
   return Status::Ok();
@@ -300,6 +303,10 @@ void ShapeManager::Stop() {
   if (stopping_.exchange(true)) return;
   if (reader_) reader_->Cancel();
   if (router_.joinable()) router_.join();
+  { std::lock_guard lock(notify_mu_); }  // a notifier between its check and its wait sees it
+  notify_cv_.notify_all();
+  for (auto& notifier : notifiers_) notifier.join();
+  notifiers_.clear();
   jobs_cv_.notify_all();
   for (auto& worker : workers_) worker.join();
   workers_.clear();
@@ -316,6 +323,38 @@ void ShapeManager::Stop() {
   RunDeferred();
   // Wake every waiter so that held requests answer now.
   for (auto& shape : shapes) shape->Notify();
+}
+
+void ShapeManager::QueueNotify(std::shared_ptr<Shape> shape) {
+  {
+    std::lock_guard lock(notify_mu_);
+    if (shape->notify_pending_) return;  // queued, or running with a rerun already asked for
+    shape->notify_pending_ = true;
+    if (shape->notify_running_) return;  // its notifier runs it again when done
+    notify_queue_.push_back(std::move(shape));
+  }
+  notify_cv_.notify_one();
+}
+
+void ShapeManager::RunNotifier() {
+  std::unique_lock lock(notify_mu_);
+  for (;;) {
+    notify_cv_.wait(lock, [&] { return stopping_.load() || !notify_queue_.empty(); });
+    if (stopping_.load()) return;  // Stop wakes every waiter itself
+    std::shared_ptr<Shape> shape = std::move(notify_queue_.front());
+    notify_queue_.pop_front();
+    shape->notify_pending_ = false;
+    shape->notify_running_ = true;
+    lock.unlock();
+    try {
+      shape->Notify();
+    } catch (const std::exception& e) {
+      spdlog::error("shapes: notifying {} failed: {}", shape->handle_, e.what());
+    }
+    lock.lock();
+    shape->notify_running_ = false;
+    if (shape->notify_pending_) notify_queue_.push_back(std::move(shape));
+  }
 }
 
 void ShapeManager::Post(std::function<void()> job) {
@@ -946,11 +985,7 @@ void ShapeManager::FinishTransactionLocked(const Commit& commit) {
   }
   pending_.clear();
   txn_changes_.clear();
-  if (!notify.empty()) {
-    DeferLocked([notify = std::move(notify)] {
-      for (auto& shape : notify) shape->Notify();
-    });
-  }
+  for (auto& shape : notify) QueueNotify(std::move(shape));
 }
 
 // ---- persistence ----

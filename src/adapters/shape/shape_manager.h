@@ -43,9 +43,10 @@ struct ShapeManagerOptions {
   // see a live change: the request is refused with the statement that fixes it.
   std::string publication;
   uint64_t chunk_bytes = 10ull << 20;
-  int workers = 2;                                   // snapshot / subset / catalog threads
-  bool set_replica_identity_full = true;             // so updates and deletes carry the old row
-  std::chrono::seconds release_after{60};            // an unread shape closes its file after this
+  int workers = 2;                         // snapshot / subset / catalog threads
+  int notifiers = 2;                       // threads that answer waiting requests after appends
+  bool set_replica_identity_full = true;   // so updates and deletes carry the old row
+  std::chrono::seconds release_after{60};  // an unread shape closes its file after this
   std::chrono::seconds remove_after{7 * 24 * 3600};  // and is removed after this (0: never)
   uint64_t max_disk_bytes = 0;  // 0: no limit; else least recently read shapes are removed
   size_t max_shapes = 0;        // 0: no limit; else least recently read shapes are removed
@@ -145,6 +146,11 @@ class ShapeManager {
   void RunDeferred();
   void RouteChangeLocked(const log::LogEntry& entry);
   void FinishTransactionLocked(const Commit& commit);
+  // Appends wake their shape's waiters (long polls, SSE pumps) on the notifier threads, so the
+  // router goes on routing while answers are read from the shape logs and sent. One thread at a
+  // time notifies a given shape; an append during its Notify queues it once more.
+  void QueueNotify(std::shared_ptr<Shape> shape);
+  void RunNotifier();
   // Once a second, on its own thread: writes new shapes' meta.json, syncs the file system once,
   // then <dir>/manifest.json with every shape's (position, complete bytes) and the router's
   // position. A restart resumes each shape from there.
@@ -180,6 +186,11 @@ class ShapeManager {
   std::mutex checkpoint_mu_;
   std::condition_variable checkpoint_cv_;
   std::thread checkpoint_thread_;
+
+  std::mutex notify_mu_;
+  std::condition_variable notify_cv_;
+  std::deque<std::shared_ptr<Shape>> notify_queue_;  // guarded by notify_mu_
+  std::vector<std::thread> notifiers_;
 
   std::mutex jobs_mu_;
   std::condition_variable jobs_cv_;
@@ -254,6 +265,8 @@ class Shape {
   bool meta_written_ = false;       // router's mu_: meta.json (the definition) is on disk
   uint64_t checkpoint_bytes_ = 0;   // router's mu_: complete log bytes at position_
   bool released_ = false;           // router's mu_
+  bool notify_pending_ = false;     // the manager's notify_mu_: queued for a notifier
+  bool notify_running_ = false;     // the manager's notify_mu_: a notifier is in Notify()
   std::atomic<int64_t> last_used_s_{0};
 };
 

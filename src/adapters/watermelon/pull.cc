@@ -292,10 +292,20 @@ class PullRun {
     }
     out_ += "],";
     // Deleted: tombstones in (last, W] of rows the client may hold, and rows that left its scope.
+    // It may hold a row created at or before its last pull, or one it created itself (pushed,
+    // then deleted by someone else before this pull). Without a client id every tombstone in the
+    // window goes: an id the client does not have is ignored there (spec 1.2, "deleted | absent").
+    std::vector<std::optional<std::string>> deleted_params = params;
+    std::string may_hold;
+    if (!req_.client_id.empty()) {
+      deleted_params.push_back(req_.client_id);
+      may_hold = fmt::format(" AND (m.created_version <= $2 OR m.origin_client = ${})",
+                             deleted_params.size());
+    }
     std::string deleted_sql = fmt::format(
         "SELECT m.id FROM {0}.meta m WHERE m.tbl = $1 AND m.deleted AND m.version > $2 AND "
-        "m.version <= $3 AND m.created_version <= $2{1}",
-        s_, scope_filter);
+        "m.version <= $3{1}{2}",
+        s_, may_hold, scope_filter);
     if (scope) {
       deleted_sql += fmt::format(
           " UNION SELECT st.id FROM {0}.scope_tombstones st WHERE st.scope = $4 AND st.tbl = $1 "
@@ -304,7 +314,7 @@ class PullRun {
           s_);
     }
     OpenList("deleted");
-    return Stream(t, deleted_sql, params, 0, true);
+    return Stream(t, deleted_sql, deleted_params, 0, true);
   }
 
   pg::Connection& c_;
