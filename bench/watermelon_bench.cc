@@ -140,23 +140,18 @@ HttpReply Http(uint16_t port, const std::string& method, const std::string& targ
   return reply;
 }
 
-// Peak resident memory of this process since the last ResetPeakRss(), in bytes.
-size_t PeakRss() {
+// A "Vm...:" line of /proc/self/status, in bytes.
+size_t ProcStatusBytes(std::string_view key) {
   std::ifstream status("/proc/self/status");
   std::string line;
   while (std::getline(status, line)) {
-    if (line.starts_with("VmHWM:")) return std::stoul(line.substr(6)) * 1024;
+    if (line.starts_with(key)) return std::stoul(line.substr(key.size())) * 1024;
   }
   return 0;
 }
-size_t CurrentRss() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.starts_with("VmRSS:")) return std::stoul(line.substr(6)) * 1024;
-  }
-  return 0;
-}
+// Peak resident memory since the last ResetPeakRss(), and resident memory now.
+size_t PeakRss() { return ProcStatusBytes("VmHWM:"); }
+size_t CurrentRss() { return ProcStatusBytes("VmRSS:"); }
 void ResetPeakRss() { std::ofstream("/proc/self/clear_refs") << "5"; }
 
 // A counter of eddy's /metrics; -1 when absent.

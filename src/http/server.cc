@@ -116,17 +116,8 @@ class StreamCore {
     if (!bytes || bytes->empty()) return true;  // an empty chunk would end the response
     const size_t size = bytes->size();
     if (queued_.load() + size > max_queue_bytes_) {
-      closed_ = true;
-      aborted_.store(true);
-      size_t dropped = 0;
-      for (const auto& b : queue_) dropped += b->size();
-      queue_.clear();
-      queued_ -= dropped;
-      code_ = 1008;  // policy violation
-      frame_reason_ = "send queue overflow";
-      reason_ = "send queue overflow";
       counters_->queue_overflows++;
-      WakeLocked(/*force=*/true);
+      AbortLocked(1008, "send queue overflow");  // 1008: policy violation
       return false;
     }
     queued_ += size;
@@ -154,16 +145,7 @@ class StreamCore {
   void RequestAbort(std::string reason) {
     std::lock_guard lock(mu_);
     if (closed_) return;
-    closed_ = true;
-    aborted_.store(true);
-    size_t dropped = 0;
-    for (const auto& b : queue_) dropped += b->size();
-    queue_.clear();
-    queued_ -= dropped;
-    code_ = 1011;
-    frame_reason_ = reason;
-    reason_ = std::move(reason);
-    WakeLocked(/*force=*/true);
+    AbortLocked(1011, std::move(reason));  // 1011: internal error
   }
 
   // Server shutdown: flush, then close with 1001 / the last chunk.
@@ -280,6 +262,20 @@ class StreamCore {
     } catch (...) {
       LogException("OnClose callback", std::current_exception());
     }
+  }
+
+  // Closes at once: the queue is dropped and the writer cuts the transport.
+  void AbortLocked(uint16_t code, std::string reason) {
+    closed_ = true;
+    aborted_.store(true);
+    size_t dropped = 0;
+    for (const auto& b : queue_) dropped += b->size();
+    queue_.clear();
+    queued_ -= dropped;
+    code_ = code;
+    frame_reason_ = reason;
+    reason_ = std::move(reason);
+    WakeLocked(/*force=*/true);
   }
 
   // A pending wake-up is enough for new bytes (the writer takes them all when it runs), but not

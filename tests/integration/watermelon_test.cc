@@ -48,19 +48,30 @@ std::optional<std::string> Dechunk(std::string_view raw) {
   }
 }
 
-// One HTTP/1.1 request with Connection: close; the whole answer.
-HttpReply Http(uint16_t port, const std::string& method, const std::string& target,
-               const std::string& body = "", const std::string& extra_headers = "") {
-  HttpReply reply;
+// A socket connected to 127.0.0.1:`port` (-1 on failure), with a receive buffer of
+// `receive_buffer` bytes when > 0 (a client that reads slowly).
+int ConnectLoopback(uint16_t port, int receive_buffer = 0) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (receive_buffer > 0) {
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof(receive_buffer));
+  }
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
     close(fd);
-    return reply;
+    return -1;
   }
+  return fd;
+}
+
+// One HTTP/1.1 request with Connection: close; the whole answer.
+HttpReply Http(uint16_t port, const std::string& method, const std::string& target,
+               const std::string& body = "", const std::string& extra_headers = "") {
+  HttpReply reply;
+  const int fd = ConnectLoopback(port);
+  if (fd < 0) return reply;
   std::string request = method + " " + target + " HTTP/1.1\r\nHost: localhost\r\n" +
                         "Connection: close\r\nContent-Type: application/json\r\n" + extra_headers +
                         "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
@@ -625,14 +636,8 @@ TEST_P(WatermelonTest, ASlowClientDoesNotHoldThePullsSnapshotOpen) {
   Sql(db_,
       "INSERT INTO songs (id, title) SELECT 'slow' || g, repeat(md5(g::text), 12) FROM "
       "generate_series(1, 30000) g");
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  const int small = 16 << 10;
-  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port_);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  const int fd = ConnectLoopback(port_, 16 << 10);
+  ASSERT_GE(fd, 0);
   const std::string request =
       "GET /v1/watermelon/pull?last_pulled_at=null HTTP/1.1\r\nHost: localhost\r\n"
       "Connection: close\r\n\r\n";
@@ -679,12 +684,8 @@ TEST_P(WatermelonTest, AClientThatLeavesMidPullDoesNotBreakTheNext) {
       "INSERT INTO songs (id, title) SELECT 'gone' || g, repeat(md5(g::text), 12) FROM "
       "generate_series(1, 20000) g");
   for (int i = 0; i < 3; ++i) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(port_);
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    const int fd = ConnectLoopback(port_);
+    ASSERT_GE(fd, 0);
     const std::string request =
         "GET /v1/watermelon/pull?last_pulled_at=null HTTP/1.1\r\nHost: localhost\r\n\r\n";
     ASSERT_GT(send(fd, request.data(), request.size(), 0), 0);
