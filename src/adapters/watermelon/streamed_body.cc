@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <thread>
 
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -72,23 +73,37 @@ StreamedBody::StreamedBody(std::shared_ptr<http::EventStream> stream, BodyFeeder
 
 Status StreamedBody::Write(std::string_view bytes) {
   if (bytes.empty()) return Status::Ok();
-  {
-    std::lock_guard lock(mu_);
-    if (finished_ || !abort_reason_.empty()) {
-      return FailedPrecondition("the body is already complete");
-    }
-    if (stream_->closed()) return Unavailable("the client went away");
-    if (!spool_) {
-      if (stream_->queued_bytes() < options_.direct_queue_bytes) {
+  bool waited = false;
+  for (;;) {
+    {
+      std::lock_guard lock(mu_);
+      if (finished_ || !abort_reason_.empty()) {
+        return FailedPrecondition("the body is already complete");
+      }
+      if (released_ || stream_->closed()) return Unavailable("the client went away");
+      if (!spool_ && stream_->queued_bytes() < options_.direct_queue_bytes) {
         if (!stream_->Send(Share(bytes))) return Unavailable("the client went away");
         return Status::Ok();
       }
-      // The client is behind: from here on every byte goes through the spool, in order.
-      EDDY_ASSIGN_OR_RETURN(spool_, SpoolFile::Create(options_.spool_dir));
-      feeder_.Add(shared_from_this());
+      const uint64_t spooled = feeder_.spooled_bytes_.load();
+      if (options_.max_spool_bytes == 0 || spooled + bytes.size() <= options_.max_spool_bytes) {
+        if (!spool_) {
+          // The client is behind: from here on every byte goes through the spool, in order.
+          EDDY_ASSIGN_OR_RETURN(spool_, SpoolFile::Create(options_.spool_dir));
+          feeder_.Add(shared_from_this());
+        }
+        EDDY_RETURN_IF_ERROR(spool_->Append(bytes));
+        written_ += bytes.size();
+        feeder_.spooled_bytes_ += bytes.size();
+        break;
+      }
     }
-    EDDY_RETURN_IF_ERROR(spool_->Append(bytes));
-    written_ += bytes.size();
+    // Every spool together is full: wait for the clients to read (this pull keeps its snapshot
+    // meanwhile, which is what the spool avoids when there is room).
+    if (!waited) feeder_.spool_waits_++;
+    waited = true;
+    feeder_.Wake();
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   feeder_.Wake();
   return Status::Ok();
@@ -137,6 +152,7 @@ StreamedBody::Feed StreamedBody::FeedSome() {
   const SpoolFile* spool = nullptr;
   {
     std::lock_guard lock(mu_);
+    if (released_) return Feed::kDone;
     if (!abort_reason_.empty()) {
       stream_->Abort(abort_reason_);
       return Feed::kDone;
@@ -155,6 +171,11 @@ StreamedBody::Feed StreamedBody::FeedSome() {
       return Feed::kDone;
     }
     read_ += n;
+    {
+      std::lock_guard lock(mu_);
+      sent_ = read_;
+    }
+    feeder_.spooled_bytes_ -= n;
     if (!stream_->Send(Share(*bytes))) return Feed::kDone;
   }
   if (finished && read_ == available) {
@@ -162,6 +183,14 @@ StreamedBody::Feed StreamedBody::FeedSome() {
     return Feed::kDone;
   }
   return Feed::kMore;
+}
+
+void StreamedBody::ReleaseSpool() {
+  std::lock_guard lock(mu_);
+  if (released_) return;
+  released_ = true;
+  feeder_.spooled_bytes_ -= written_ - sent_;
+  spool_.reset();
 }
 
 BodyFeeder::BodyFeeder() : thread_([this] { Run(); }) {}
@@ -174,7 +203,10 @@ BodyFeeder::~BodyFeeder() {
   cv_.notify_all();
   thread_.join();
   for (auto& body : bodies_) body->Abort("server stopping");
-  for (auto& body : bodies_) (void)body->FeedSome();  // passes the abort to the stream
+  for (auto& body : bodies_) {
+    (void)body->FeedSome();  // passes the abort to the stream
+    body->ReleaseSpool();
+  }
 }
 
 void BodyFeeder::Add(std::shared_ptr<StreamedBody> body) {
@@ -216,7 +248,10 @@ void BodyFeeder::Run() {
     }
     std::vector<StreamedBody*> done;
     for (const auto& body : round) {
-      if (body->FeedSome() == StreamedBody::Feed::kDone) done.push_back(body.get());
+      if (body->FeedSome() == StreamedBody::Feed::kDone) {
+        body->ReleaseSpool();
+        done.push_back(body.get());
+      }
     }
     round.clear();
     if (done.empty()) continue;

@@ -47,6 +47,9 @@ struct StreamedBodyOptions {
   std::string spool_dir;                // "" : the system's temporary directory
   size_t direct_queue_bytes = 1 << 20;  // send directly while the stream queues less
   size_t chunk_bytes = 256 << 10;       // the feeder sends at most this much at once
+  // The unsent bytes of every body's spool together (the feeder's count). Past it a producer
+  // waits for its client instead of filling the disk; 0: no bound.
+  uint64_t max_spool_bytes = 0;
 };
 
 class StreamedBody : public std::enable_shared_from_this<StreamedBody> {
@@ -69,6 +72,9 @@ class StreamedBody : public std::enable_shared_from_this<StreamedBody> {
   enum class Feed { kMore, kDone };
   // Feeder side: moves spooled bytes to the stream while it has room.
   Feed FeedSome();
+  // Feeder side, once FeedSome said kDone: closes the spool and gives its unsent bytes back to
+  // the feeder's count.
+  void ReleaseSpool();
 
   const std::shared_ptr<http::EventStream> stream_;
   BodyFeeder& feeder_;
@@ -77,6 +83,8 @@ class StreamedBody : public std::enable_shared_from_this<StreamedBody> {
   std::unique_ptr<SpoolFile> spool_;  // guarded by mu_ (created once, then only appended to)
   uint64_t written_ = 0;              // spooled bytes; guarded by mu_
   uint64_t read_ = 0;                 // spooled bytes sent; feeder only
+  uint64_t sent_ = 0;                 // spooled bytes sent; guarded by mu_ (mirrors read_)
+  bool released_ = false;             // guarded by mu_: the spool is gone
   bool finished_ = false;             // guarded by mu_
   std::string abort_reason_;          // guarded by mu_; non-empty: aborted
 };
@@ -89,9 +97,15 @@ class BodyFeeder {
   void Add(std::shared_ptr<StreamedBody> body);
   void Wake();
   size_t active() const;
+  // Bytes in every body's spool not sent yet.
+  uint64_t spooled_bytes() const { return spooled_bytes_.load(); }
+  uint64_t spool_waits() const { return spool_waits_.load(); }
 
  private:
+  friend class StreamedBody;
   void Run();
+  std::atomic<uint64_t> spooled_bytes_{0};
+  std::atomic<uint64_t> spool_waits_{0};  // times a producer waited for a full spool
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::shared_ptr<StreamedBody>> bodies_;  // guarded by mu_

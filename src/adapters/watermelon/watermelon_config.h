@@ -41,6 +41,9 @@ struct WatermelonConfig {
   // Where the part of a streamed pull that a slow client has not read yet waits ("": the
   // system's temporary directory), so the pull's snapshot never waits on the client.
   std::string spool_dir;
+  // The spool files of all pulls together; past it a pull waits for its client (keeping its
+  // snapshot) instead of spooling more.
+  int64_t max_spool_mb = 1024;
   std::vector<WatermelonTableConfig> tables;
 
   bool active() const { return enabled && !tables.empty(); }

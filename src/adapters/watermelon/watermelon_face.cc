@@ -92,6 +92,7 @@ class WatermelonFace::PullResponder final : public JsonSink {
     auto stream = exchange_->StartBody("application/json", std::move(headers));
     StreamedBodyOptions options;
     options.spool_dir = face_.options_.config.spool_dir;
+    options.max_spool_bytes = static_cast<uint64_t>(face_.options_.config.max_spool_mb) << 20;
     body_ = std::make_shared<StreamedBody>(std::move(stream), *face_.feeder_, options);
     return Status::Ok();
   }
@@ -498,12 +499,20 @@ std::string WatermelonFace::MetricsText() const {
       "waited in the spool.\n"
       "# TYPE eddy_watermelon_spooled_pulls_total counter\n"
       "eddy_watermelon_spooled_pulls_total {}\n"
+      "# HELP eddy_watermelon_spool_bytes Bytes of streamed pulls waiting in the spool for slow "
+      "clients.\n"
+      "# TYPE eddy_watermelon_spool_bytes gauge\neddy_watermelon_spool_bytes {}\n"
+      "# HELP eddy_watermelon_spool_full_waits_total Pulls that waited for their client because "
+      "the spool was full (watermelon.max_spool_mb).\n"
+      "# TYPE eddy_watermelon_spool_full_waits_total counter\n"
+      "eddy_watermelon_spool_full_waits_total {}\n"
       "# HELP eddy_watermelon_applied_lsn Commit LSN the sync metadata has reached.\n"
       "# TYPE eddy_watermelon_applied_lsn gauge\neddy_watermelon_applied_lsn {}\n",
       counters_.pulls.load(), counters_.pushes.load(), counters_.records_pulled.load(),
       counters_.records_pushed.load(), counters_.conflicts.load(), counters_.rejected.load(),
       counters_.replacements.load(), counters_.barrier_timeouts.load(),
-      counters_.streamed_pulls.load(), counters_.spooled_pulls.load(), applied);
+      counters_.streamed_pulls.load(), counters_.spooled_pulls.load(),
+      feeder_ ? feeder_->spooled_bytes() : 0, feeder_ ? feeder_->spool_waits() : 0, applied);
 }
 
 }  // namespace eddy::watermelon

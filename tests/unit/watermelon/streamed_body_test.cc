@@ -4,6 +4,7 @@
 
 #include "adapters/watermelon/streamed_body.h"
 
+#include <atomic>
 #include <chrono>
 #include <mutex>
 #include <thread>
@@ -157,6 +158,36 @@ TEST(StreamedBodyTest, AClientThatReadsNothingDoesNotStopTheProducer) {
   for (int i = 0; i < 100 && feeder.active() != 0; ++i)
     std::this_thread::sleep_for(milliseconds(5));
   EXPECT_EQ(feeder.active(), 0u);
+}
+
+TEST(StreamedBodyTest, AFullSpoolMakesTheProducerWaitForItsClient) {
+  auto stream = std::make_shared<FakeStream>();
+  BodyFeeder feeder;
+  StreamedBodyOptions options = SmallQueue();
+  options.max_spool_bytes = 5000;
+  auto body = std::make_shared<StreamedBody>(stream, feeder, options);
+  std::string sent;
+  std::atomic<bool> produced{false};
+  std::thread producer([&] {
+    for (int i = 0; i < 2000; ++i) {
+      const std::string piece = "record " + std::to_string(i) + ",";
+      sent += piece;
+      ASSERT_TRUE(body->Write(piece).ok());
+    }
+    body->Finish();
+    produced = true;
+  });
+  std::this_thread::sleep_for(milliseconds(200));
+  EXPECT_FALSE(produced.load()) << "the producer must wait: the spool is full";
+  EXPECT_LE(feeder.spooled_bytes(), 5000u);
+  EXPECT_GE(feeder.spool_waits(), 1u);
+  ReadUntilEnded(*stream);  // the client reads; the producer goes on
+  producer.join();
+  EXPECT_EQ(stream->ended(), "closed");
+  EXPECT_EQ(stream->received(), sent);
+  for (int i = 0; i < 100 && feeder.active() != 0; ++i)
+    std::this_thread::sleep_for(milliseconds(5));
+  EXPECT_EQ(feeder.spooled_bytes(), 0u);
 }
 
 TEST(StreamedBodyTest, AFailureMidwayAbortsTheStreamEvenFromTheSpool) {

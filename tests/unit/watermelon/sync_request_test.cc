@@ -145,6 +145,10 @@ added_in = { artist = 2 }
   s = parse("[watermelon]\nstream_after_kb = 0\n", &zero);
   EXPECT_NE(s.message().find("watermelon.stream_after_kb: must be 1 to 1048576"), std::string::npos)
       << s.message();
+  WatermelonConfig no_spool;
+  s = parse("[watermelon]\nmax_spool_mb = 0\n", &no_spool);
+  EXPECT_NE(s.message().find("watermelon.max_spool_mb: must be 1 to 1048576"), std::string::npos)
+      << s.message();
   WatermelonConfig nowhere;
   s = parse("[watermelon]\nspool_dir = \"/nonexistent/spool\"\n", &nowhere);
   EXPECT_NE(s.message().find("watermelon.spool_dir: \"/nonexistent/spool\" is not a directory"),
