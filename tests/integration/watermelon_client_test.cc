@@ -152,6 +152,10 @@ TEST_F(WatermelonClientTest, LargePullsAreStreamedAndApplyWhole) {
   EXPECT_EQ(NodeAt("large.mjs", url, large), 0);
 }
 
+// A device that syncs only when /v1/watermelon/changes says so gets psql's and another
+// device's writes.
+TEST_F(WatermelonClientTest, LiveNudgesDriveSynchronize) { EXPECT_EQ(Node("nudge.mjs"), 0); }
+
 // Several clients and SQL writers, ending consistent on every client.
 TEST_F(WatermelonClientTest, SoakOfClientsAndSqlWritersEndsConsistent) {
   EXPECT_EQ(Node("soak.mjs", {"SOAK_SECONDS=25", "CLIENTS=3", "SQL_WRITERS=2"}), 0);

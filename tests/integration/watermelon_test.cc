@@ -13,6 +13,7 @@
 #include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <poll.h>
 #include <simdjson.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -65,6 +66,49 @@ int ConnectLoopback(uint16_t port, int receive_buffer = 0) {
   }
   return fd;
 }
+
+// A GET whose answer is read as it arrives (server-sent events).
+class StreamReader {
+ public:
+  StreamReader(uint16_t port, const std::string& target, const std::string& headers = "")
+      : fd_(ConnectLoopback(port)) {
+    const std::string request =
+        "GET " + target + " HTTP/1.1\r\nHost: localhost\r\n" + headers + "\r\n";
+    if (fd_ >= 0) (void)send(fd_, request.data(), request.size(), 0);
+  }
+  ~StreamReader() {
+    if (fd_ >= 0) close(fd_);
+  }
+  // Reads until `needle` has appeared `count` times in all bytes read; false after `timeout`.
+  bool WaitFor(const std::string& needle, int count = 1,
+               std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (Count(needle) < count) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0 || fd_ < 0) return false;
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+      char buffer[4096];
+      const ssize_t n = recv(fd_, buffer, sizeof(buffer), 0);
+      if (n <= 0) return Count(needle) >= count;
+      raw_.append(buffer, static_cast<size_t>(n));
+    }
+    return true;
+  }
+  int Count(const std::string& needle) const {
+    int n = 0;
+    for (size_t at = raw_.find(needle); at != std::string::npos; at = raw_.find(needle, at + 1)) {
+      ++n;
+    }
+    return n;
+  }
+  const std::string& raw() const { return raw_; }
+
+ private:
+  int fd_;
+  std::string raw_;
+};
 
 // One HTTP/1.1 request with Connection: close; the whole answer.
 HttpReply Http(uint16_t port, const std::string& method, const std::string& target,
@@ -453,6 +497,40 @@ TEST_P(WatermelonTest, AClientsOwnRowDeletedBeforeItsNextPullIsDeletedThere) {
   EXPECT_EQ(anonymous.deleted, (std::set<std::string>{"mine"})) << anonymous.body;
 }
 
+// Live nudges: a subscriber of /v1/watermelon/changes hears "changed" after a commit to a synced
+// table (whoever wrote it), at most once per debounce period, and then pulls the change.
+TEST_P(WatermelonTest, LiveNudgesTellSubscribersToPull) {
+  Pulled first = Pull("null", "nudged");
+  ASSERT_EQ(first.status, 200) << first.body;
+  StreamReader changes(port_,
+                       "/v1/watermelon/changes?last_pulled_at=" + std::to_string(first.timestamp));
+  ASSERT_TRUE(changes.WaitFor("event: ready")) << changes.raw();
+  EXPECT_NE(changes.raw().find("Content-Type: text/event-stream"), std::string::npos);
+  EXPECT_FALSE(changes.WaitFor("event: changed", 1, std::chrono::milliseconds(400)))
+      << "nothing changed since its pull: " << changes.raw();
+  Sql(db_, "INSERT INTO songs (id, title) VALUES ('n1', 'nudge')");
+  ASSERT_TRUE(changes.WaitFor("event: changed")) << changes.raw();
+  Pulled after = Pull(std::to_string(first.timestamp), "nudged");
+  EXPECT_TRUE(after.created.count("n1") || after.updated.count("n1")) << after.body;
+  // Many commits in a burst: a few nudges, not one per commit (250 ms debounce).
+  for (int i = 0; i < 30; ++i) {
+    Sql(db_, "INSERT INTO songs (id, title) VALUES ('burst" + std::to_string(i) + "', 'x')");
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  changes.WaitFor("never", 1, std::chrono::milliseconds(10));
+  const int nudges = changes.Count("event: changed");
+  EXPECT_GE(nudges, 2);
+  EXPECT_LE(nudges, 1 + 10) << changes.raw();
+  // A subscriber whose last pull is older than the last change hears "changed" at once.
+  StreamReader late(port_,
+                    "/v1/watermelon/changes?last_pulled_at=" + std::to_string(first.timestamp));
+  EXPECT_TRUE(late.WaitFor("event: changed", 1, std::chrono::seconds(3))) << late.raw();
+  // Bad input: a clear 400.
+  HttpReply bad = Http(port_, "GET", "/v1/watermelon/changes?last_pulled_at=abc");
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(bad.body.find("last_pulled_at"), std::string::npos) << bad.body;
+}
+
 // A face that the owner column scopes by the token's "sub".
 class WatermelonScopeTest : public WatermelonTest {
  protected:
@@ -508,6 +586,38 @@ TEST_P(WatermelonScopeTest, UsersPullOnlyTheirRowsAndRowsMoveInAndOutOfScope) {
   // Alice's new row never reaches bob.
   Pulled b3 = Pull(std::to_string(b2.timestamp), "deviceB", bob);
   EXPECT_FALSE(b3.created.count("a3") || b3.updated.count("a3")) << b3.body;
+}
+
+// A nudge goes to the scopes a change touched: the row's owner now, and the owner it left.
+TEST_P(WatermelonScopeTest, NudgesGoOnlyToTheScopesAChangeTouches) {
+  Sql(db_, "INSERT INTO songs (id, title, owner) VALUES ('a1', 'x', 'alice')");
+  Pulled a = Pull("null", "deviceA", BearerFor("alice"));
+  ASSERT_EQ(a.status, 200) << a.body;
+  EXPECT_EQ(Http(port_, "GET", "/v1/watermelon/changes").status, 401);
+  StreamReader alice(port_, "/v1/watermelon/changes", BearerFor("alice"));
+  StreamReader bob(port_, "/v1/watermelon/changes", BearerFor("bob"));
+  ASSERT_TRUE(alice.WaitFor("event: ready")) << alice.raw();
+  ASSERT_TRUE(bob.WaitFor("event: ready")) << bob.raw();
+  Sql(db_, "INSERT INTO songs (id, title, owner) VALUES ('b1', 'y', 'bob')");
+  EXPECT_TRUE(bob.WaitFor("event: changed")) << bob.raw();
+  EXPECT_FALSE(alice.WaitFor("event: changed", 1, std::chrono::milliseconds(600)))
+      << "bob's row is none of alice's business: " << alice.raw();
+  // a1 moves from alice to bob: both hear of it.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // past bob's debounce
+  Sql(db_, "UPDATE songs SET owner = 'bob' WHERE id = 'a1'");
+  EXPECT_TRUE(alice.WaitFor("event: changed")) << alice.raw();
+  EXPECT_TRUE(bob.WaitFor("event: changed", 2)) << bob.raw();
+  // bob deletes it: bob hears, alice does not.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  Sql(db_, "DELETE FROM songs WHERE id = 'a1'");
+  EXPECT_TRUE(bob.WaitFor("event: changed", 3)) << bob.raw();
+  EXPECT_FALSE(alice.WaitFor("event: changed", 2, std::chrono::milliseconds(600))) << alice.raw();
+  // EventSource sends no headers: the token may come as ?token=.
+  std::string token = BearerFor("alice");
+  token = token.substr(std::string("Authorization: Bearer ").size());
+  token.resize(token.size() - 2);  // "\r\n"
+  StreamReader by_query(port_, "/v1/watermelon/changes?token=" + token);
+  EXPECT_TRUE(by_query.WaitFor("event: ready")) << by_query.raw();
 }
 
 // A second table, for migration syncs.

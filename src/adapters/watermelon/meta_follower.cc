@@ -380,7 +380,9 @@ Status MetaFollower::Flush(bool at_commit) {
   const uint64_t through = last_commit_;
   EDDY_RETURN_IF_ERROR(WaitUntilVisible(c));
   EDDY_RETURN_IF_ERROR(c.Exec("BEGIN").status());
+  std::vector<TouchedTable> left_scopes;  // scopes rows left (moved out, deleted)
   auto body = [&]() -> Status {
+    left_scopes.clear();
     if (!pending_.empty()) {
       std::vector<std::string> tbl, id, version, created, is_create, deleted;
       std::vector<std::optional<std::string>> origin, scope;
@@ -404,8 +406,12 @@ Status MetaFollower::Flush(bool at_commit) {
           "m.id = u.id WHERE NOT m.deleted AND m.scope IS NOT NULL AND NOT u.deleted AND "
           "m.scope IS DISTINCT FROM u.scope "
           "ON CONFLICT (scope, tbl, id) DO UPDATE SET version = EXCLUDED.version, created_at = "
-          "now()) "
-          "INSERT INTO {0}.meta AS m (tbl, id, version, created_version, deleted, origin_client, "
+          "now() RETURNING tbl, scope), "
+          // The scopes deleted rows were in (for live nudges), read before this statement.
+          "gone AS (SELECT m.tbl, m.scope FROM u JOIN {0}.meta m ON m.tbl = u.tbl AND m.id = "
+          "u.id WHERE u.deleted AND NOT m.deleted AND m.scope IS NOT NULL), "
+          "ins AS (INSERT INTO {0}.meta AS m (tbl, id, version, created_version, deleted, "
+          "origin_client, "
           "changed_by, scope, scope_since, deleted_at) "
           "SELECT tbl, id, version, CASE WHEN is_create THEN created_version WHEN deleted THEN 0 "
           "ELSE version END, deleted, CASE WHEN is_create THEN origin END, origin, scope, "
@@ -419,14 +425,19 @@ Status MetaFollower::Flush(bool at_commit) {
           "deleted_at = EXCLUDED.deleted_at, "
           "scope = CASE WHEN EXCLUDED.deleted THEN m.scope ELSE EXCLUDED.scope END, "
           "scope_since = CASE WHEN NOT EXCLUDED.deleted AND m.scope IS DISTINCT FROM "
-          "EXCLUDED.scope THEN EXCLUDED.version ELSE m.scope_since END",
+          "EXCLUDED.scope THEN EXCLUDED.version ELSE m.scope_since END) "
+          // The scopes rows left: their subscribers are nudged too.
+          "SELECT tbl, scope FROM st UNION SELECT tbl, scope FROM gone",
           s);
-      EDDY_RETURN_IF_ERROR(
+      EDDY_ASSIGN_OR_RETURN(
+          pg::QueryResult left,
           c.ExecParams(
-               sql, {TextArrayLiteral(tbl), TextArrayLiteral(id), TextArrayLiteral(version),
-                     TextArrayLiteral(created), TextArrayLiteral(is_create),
-                     TextArrayLiteral(deleted), TextArrayLiteral(origin), TextArrayLiteral(scope)})
-              .status());
+              sql, {TextArrayLiteral(tbl), TextArrayLiteral(id), TextArrayLiteral(version),
+                    TextArrayLiteral(created), TextArrayLiteral(is_create),
+                    TextArrayLiteral(deleted), TextArrayLiteral(origin), TextArrayLiteral(scope)}));
+      for (int i = 0; i < left.rows(); ++i) {
+        left_scopes.push_back({std::string(left.Get(i, 0)), std::string(left.Get(i, 1))});
+      }
     }
     if (at_commit && through > flushed_commit_) {
       EDDY_RETURN_IF_ERROR(c.ExecParams(fmt::format("UPDATE {}.state SET processed_lsn = "
@@ -443,6 +454,15 @@ Status MetaFollower::Flush(bool at_commit) {
     return status;
   }
   rows_applied_.fetch_add(pending_.size());
+  for (const Pending& p : pending_) {
+    if (!p.deleted) {
+      touched_.insert({p.tbl, p.scope});  // the scope it is in now (nullopt: unscoped table)
+    } else if (auto t = by_qualified_.find(p.tbl);
+               t != by_qualified_.end() && t->second->scope_column.empty()) {
+      touched_.insert({p.tbl, std::nullopt});  // deleted from an unscoped table
+    }
+  }
+  for (TouchedTable& left : left_scopes) touched_.insert(std::move(left));
   pending_.clear();
   pending_index_.clear();
   if (at_commit) {
@@ -453,11 +473,17 @@ Status MetaFollower::Flush(bool at_commit) {
       last_error_.clear();
     }
     applied_cv_.notify_all();
+    if (!touched_.empty()) {
+      last_change_lsn_.store(through);
+      if (options_.on_applied) options_.on_applied(through, touched_);
+      touched_.clear();
+    }
   }
   return Status::Ok();
 }
 
 Status MetaFollower::ApplyTruncate(const SyncTable& t, uint64_t version) {
+  touched_.insert({t.qualified, std::nullopt});
   return conn_
       ->ExecParams(fmt::format("UPDATE {}.meta SET deleted = true, version = $2, deleted_at = "
                                "now() WHERE tbl = $1 AND NOT deleted",

@@ -19,11 +19,15 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -35,7 +39,20 @@
 
 namespace eddy::watermelon {
 
+// A synced table that changed in an applied batch, and a scope the change touched (the row's
+// scope now, or the one it left): nullopt when the table has no scope column, or for a TRUNCATE.
+struct TouchedTable {
+  std::string tbl;  // SyncTable::qualified
+  std::optional<std::string> scope;
+  bool operator<(const TouchedTable& o) const {
+    return std::tie(tbl, scope) < std::tie(o.tbl, o.scope);
+  }
+};
+
 struct MetaFollowerOptions {
+  // Called on the follower thread after a commit that changed synced rows is applied (pulls can
+  // see it): the new applied LSN and what changed. Must not block (live nudges queue it).
+  std::function<void(uint64_t applied_lsn, const std::set<TouchedTable>& touched)> on_applied;
   std::string conninfo;
   std::string schema = "eddy_sync";
   std::string publication;  // logical capture: eddy's own tables are added when it lists tables
@@ -64,6 +81,8 @@ class MetaFollower {
   // The follower's last error ("" when fine), for /metrics and logs.
   std::string last_error() const;
   uint64_t rows_applied() const { return rows_applied_.load(); }
+  // The applied LSN of the last commit that changed synced rows (0: none since start).
+  uint64_t last_change_lsn() const { return last_change_lsn_.load(); }
 
  private:
   struct Pending {
@@ -106,6 +125,8 @@ class MetaFollower {
 
   std::atomic<uint64_t> applied_lsn_{0};
   std::atomic<uint64_t> rows_applied_{0};
+  std::atomic<uint64_t> last_change_lsn_{0};
+  std::set<TouchedTable> touched_;  // follower thread: changed since the last applied commit
   std::atomic<bool> stopping_{false};
   mutable std::mutex mu_;
   std::condition_variable applied_cv_;

@@ -142,6 +142,7 @@ Status ReadWatermelonConfig(const toml::table& root, WatermelonConfig* config) {
   EDDY_RETURN_IF_ERROR(Read(*t, where, "stream_after_kb", &config->stream_after_kb));
   EDDY_RETURN_IF_ERROR(Read(*t, where, "spool_dir", &config->spool_dir));
   EDDY_RETURN_IF_ERROR(Read(*t, where, "max_spool_mb", &config->max_spool_mb));
+  EDDY_RETURN_IF_ERROR(Read(*t, where, "nudge_debounce_ms", &config->nudge_debounce_ms));
   if (const toml::node* tables = t->get("tables")) {
     const toml::array* a = tables->as_array();
     if (a == nullptr) {
@@ -183,6 +184,9 @@ Status ValidateWatermelonConfig(const WatermelonConfig& config) {
   }
   if (config.stream_after_kb < 1 || config.stream_after_kb > 1024 * 1024) {
     return InvalidArgument("watermelon.stream_after_kb: must be 1 to 1048576 (KiB)");
+  }
+  if (config.nudge_debounce_ms < 0 || config.nudge_debounce_ms > 60'000) {
+    return InvalidArgument("watermelon.nudge_debounce_ms: must be 0 to 60000");
   }
   if (config.max_spool_mb < 1 || config.max_spool_mb > 1024 * 1024) {
     return InvalidArgument("watermelon.max_spool_mb: must be 1 to 1048576 (MiB)");

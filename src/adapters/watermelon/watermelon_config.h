@@ -44,6 +44,8 @@ struct WatermelonConfig {
   // The spool files of all pulls together; past it a pull waits for its client (keeping its
   // snapshot) instead of spooling more.
   int64_t max_spool_mb = 1024;
+  // Live nudges (GET /v1/watermelon/changes): at most one per subscriber per this period.
+  int64_t nudge_debounce_ms = 250;
   std::vector<WatermelonTableConfig> tables;
 
   bool active() const { return enabled && !tables.empty(); }

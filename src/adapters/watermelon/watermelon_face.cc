@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "adapters/watermelon/gzip.h"
+#include "adapters/watermelon/nudges.h"
 #include "adapters/watermelon/streamed_body.h"
 #include "common/json_string.h"
 
@@ -138,6 +139,11 @@ void WatermelonFace::Register(http::Server& server) {
     r.content_type = "text/plain";
     return r;
   };
+  server.RouteSse("/v1/watermelon/changes",
+                  [this](const http::Request& r, std::shared_ptr<http::EventStream> s,
+                         std::vector<std::pair<std::string, std::string>>* headers) {
+                    return HandleChanges(r, std::move(s), headers);
+                  });
   server.Route("OPTIONS", "/v1/watermelon/pull", preflight);
   server.Route("OPTIONS", "/v1/watermelon/push", preflight);
 }
@@ -151,6 +157,11 @@ Status WatermelonFace::Start() {
   fo.schema = options_.config.schema;
   fo.publication = options_.publication;
   fo.tombstone_retention_hours = options_.config.tombstone_retention_hours;
+  nudger_ = std::make_unique<Nudger>(std::chrono::milliseconds(options_.config.nudge_debounce_ms),
+                                     tables_);
+  fo.on_applied = [nudger = nudger_.get()](uint64_t lsn, const std::set<TouchedTable>& touched) {
+    nudger->OnApplied(lsn, touched);
+  };
   follower_ = std::make_unique<MetaFollower>(std::move(fo), log_, tables_);
   if (!feeder_) feeder_ = std::make_unique<BodyFeeder>();
   EDDY_RETURN_IF_ERROR(follower_->Start());
@@ -178,6 +189,7 @@ void WatermelonFace::Stop() {
   workers_.clear();
   feeder_.reset();  // aborts bodies a client is still reading
   if (follower_) follower_->Stop();
+  nudger_.reset();  // after the follower, which calls it; closes the nudge streams
 }
 
 void WatermelonFace::Post(Job job) {
@@ -219,6 +231,8 @@ std::optional<SyncAnswer> WatermelonFace::Authorize(
   std::string token;
   if (auto header = request.Header("authorization")) {
     if (header->starts_with("Bearer ")) token = header->substr(7);
+  } else if (auto query = request.Query("token")) {
+    token = *query;  // EventSource (live nudges) cannot send headers; as in the watch API
   }
   if (token.empty()) {
     return SyncAnswer::Error(401, "unauthorized",
@@ -255,8 +269,7 @@ std::vector<std::pair<std::string, std::string>> WatermelonFace::ResponseHeaders
           {"Vary", "Accept-Encoding"}};
 }
 
-void WatermelonFace::Respond(const http::Request& request, http::Exchange& exchange,
-                             SyncAnswer answer) const {
+http::Response WatermelonFace::ToResponse(const http::Request& request, SyncAnswer answer) const {
   if (answer.status >= 400) counters_.errors.fetch_add(1);
   http::Response r;
   r.status = answer.status;
@@ -269,12 +282,44 @@ void WatermelonFace::Respond(const http::Request& request, http::Exchange& excha
     if (zipped.ok()) {
       r.headers.emplace_back("Content-Encoding", "gzip");
       r.body = std::move(zipped).value();
-      exchange.Respond(std::move(r));
-      return;
+      return r;
     }
   }
   r.body = std::move(answer.body);
-  exchange.Respond(std::move(r));
+  return r;
+}
+
+void WatermelonFace::Respond(const http::Request& request, http::Exchange& exchange,
+                             SyncAnswer answer) const {
+  exchange.Respond(ToResponse(request, std::move(answer)));
+}
+
+http::Accept WatermelonFace::HandleChanges(
+    const http::Request& request, std::shared_ptr<http::EventStream> stream,
+    std::vector<std::pair<std::string, std::string>>* extra_headers) {
+  if (!ready_.load() || !nudger_) {
+    return ToResponse(
+        request, SyncAnswer::Error(503, "starting", "the WatermelonDB face is starting; retry"));
+  }
+  std::optional<int64_t> last;
+  const bool has_last = request.Query("last_pulled_at").has_value();
+  if (has_last) {
+    auto parsed = ParseLastPulledAt(request.Query("last_pulled_at"), "last_pulled_at");
+    if (!parsed.ok()) {
+      return ToResponse(request, SyncAnswer::Error(400, "bad_request", parsed.status().message(),
+                                                   "last_pulled_at"));
+    }
+    last = *parsed;
+  }
+  std::map<std::string, std::string> scopes;
+  if (auto refused = Authorize(request, &scopes)) return ToResponse(request, std::move(*refused));
+  extra_headers->emplace_back("Access-Control-Allow-Origin", "*");
+  // A client that pulled before the last change (or never) is told at once.
+  const uint64_t last_change = follower_->last_change_lsn();
+  const bool nudge_now =
+      has_last && (!last || (last_change > 0 && static_cast<uint64_t>(*last) < last_change));
+  nudger_->Add(std::move(stream), std::move(scopes), follower_->applied_lsn(), nudge_now);
+  return std::nullopt;
 }
 
 Status WatermelonFace::WaitForStream(std::chrono::milliseconds timeout) {
@@ -506,13 +551,18 @@ std::string WatermelonFace::MetricsText() const {
       "the spool was full (watermelon.max_spool_mb).\n"
       "# TYPE eddy_watermelon_spool_full_waits_total counter\n"
       "eddy_watermelon_spool_full_waits_total {}\n"
+      "# HELP eddy_watermelon_nudge_subscribers Open /v1/watermelon/changes streams.\n"
+      "# TYPE eddy_watermelon_nudge_subscribers gauge\neddy_watermelon_nudge_subscribers {}\n"
+      "# HELP eddy_watermelon_nudges_total Nudges sent.\n"
+      "# TYPE eddy_watermelon_nudges_total counter\neddy_watermelon_nudges_total {}\n"
       "# HELP eddy_watermelon_applied_lsn Commit LSN the sync metadata has reached.\n"
       "# TYPE eddy_watermelon_applied_lsn gauge\neddy_watermelon_applied_lsn {}\n",
       counters_.pulls.load(), counters_.pushes.load(), counters_.records_pulled.load(),
       counters_.records_pushed.load(), counters_.conflicts.load(), counters_.rejected.load(),
       counters_.replacements.load(), counters_.barrier_timeouts.load(),
       counters_.streamed_pulls.load(), counters_.spooled_pulls.load(),
-      feeder_ ? feeder_->spooled_bytes() : 0, feeder_ ? feeder_->spool_waits() : 0, applied);
+      feeder_ ? feeder_->spooled_bytes() : 0, feeder_ ? feeder_->spool_waits() : 0,
+      nudger_ ? nudger_->subscribers() : 0, nudger_ ? nudger_->nudges_sent() : 0, applied);
 }
 
 }  // namespace eddy::watermelon

@@ -52,6 +52,7 @@ struct FaceCounters {
 };
 
 class BodyFeeder;
+class Nudger;
 
 class WatermelonFace {
  public:
@@ -74,6 +75,11 @@ class WatermelonFace {
   std::optional<SyncAnswer> Authorize(const http::Request& request,
                                       std::map<std::string, std::string>* scopes) const;
   void Respond(const http::Request& request, http::Exchange& exchange, SyncAnswer answer) const;
+  http::Response ToResponse(const http::Request& request, SyncAnswer answer) const;
+  // GET /v1/watermelon/changes: live nudges (server-sent events).
+  http::Accept HandleChanges(const http::Request& request,
+                             std::shared_ptr<http::EventStream> stream,
+                             std::vector<std::pair<std::string, std::string>>* extra_headers);
   // The headers of every sync answer (CORS, no caching).
   std::vector<std::pair<std::string, std::string>> ResponseHeaders() const;
   class PullResponder;
@@ -86,6 +92,7 @@ class WatermelonFace {
   std::vector<std::shared_ptr<const SyncTable>> tables_;  // set by Start
   std::unique_ptr<MetaFollower> follower_;
   std::unique_ptr<BodyFeeder> feeder_;  // sends spooled pull bodies
+  std::unique_ptr<Nudger> nudger_;      // live nudges; created by Start
   std::atomic<bool> ready_{false};
   mutable FaceCounters counters_;
 

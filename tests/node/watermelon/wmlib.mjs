@@ -144,6 +144,7 @@ export async function localRow(db, table, id) {
 // (so `experimentalStrategy` reaches synchronize()), the client id goes in X-Client-Id, and a
 // non-2xx push throws (the error carries `status` and the parsed `body`).
 export const pullUrl = () => `${eddyUrl()}/v1/watermelon/pull`;
+export const changesUrl = () => `${eddyUrl()}/v1/watermelon/changes`;
 export const pushUrl = () => `${eddyUrl()}/v1/watermelon/push`;
 
 // `token`: this client's JWT (else EDDY_TOKEN, if set).
@@ -243,6 +244,35 @@ export class Client {
       ...extra,
     });
     return syncLog;
+  }
+
+  // Subscribes to live nudges (GET /v1/watermelon/changes, server-sent events) and calls
+  // onChanged() for each "changed" event, the way an app would call synchronize(). Returns a stop
+  // function. Node has no EventSource: the stream is read with fetch.
+  subscribeNudges(lastPulledAt, onChanged) {
+    const controller = new AbortController();
+    const url = `${changesUrl()}?last_pulled_at=${lastPulledAt}`;
+    const run = (async () => {
+      const res = await fetch(url, { headers: headersFor(this.clientId, {}, this.token), signal: controller.signal });
+      if (!res.ok) throw new HttpError('changes', res.status, await res.text());
+      const decoder = new TextDecoder();
+      let text = '';
+      for await (const chunk of res.body) {
+        text += decoder.decode(chunk, { stream: true });
+        let end;
+        while ((end = text.indexOf('\n\n')) >= 0) {
+          const event = text.slice(0, end);
+          text = text.slice(end + 2);
+          if (event.startsWith('event: changed')) await onChanged(JSON.parse(event.split('data: ')[1]));
+        }
+      }
+    })().catch((e) => {
+      if (e.name !== 'AbortError') fail(`nudges: ${e.stack ?? e}`);
+    });
+    return async () => {
+      controller.abort();
+      await run;
+    };
   }
 
   // sync() retried on a 409 conflict (the docs' "retry once", a few times under contention).
