@@ -2,6 +2,7 @@
 // measured in the same run.
 //
 //   build/h-*/bench/watermelon_bench [--rows N] [--changed N] [--pushed N] [--repeat N]
+//                                    [--nudged N]
 //
 // A throwaway PostgreSQL 15 holds `items (id text PRIMARY KEY, title text, plays int, meta jsonb,
 // added_at timestamptz, n int)` with ROWS rows; eddy's server (server::Service, the same object
@@ -17,12 +18,15 @@
 //   5. eddy's peak memory growth during a first sync whose client streams the body away, against
 //      the size of the body (a pull built in memory grows by about the body's size or more);
 //   6. a client reading the first sync at 1/8 of the body per second: when the pull's snapshot is
-//      released (the pull counter moves), against how long the client reads.
+//      released (the pull counter moves), against how long the client reads;
+//   7. live nudges: NUDGED subscribers of /v1/watermelon/changes, 20 commits: commit -> every
+//      subscriber's "changed" event, against commit -> the follower applied it.
 // BENCH_STREAM_AFTER_KB and BENCH_PULL_WAIT_MS override watermelon.stream_after_kb and
 // watermelon.pull_wait_ms.
 // Each figure is the best of REPEAT runs (the first pull of each kind is untimed: it waits for the
 // change stream to reach the writes); the answer's record count is checked.
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -35,6 +39,7 @@
 #include <libpq-fe.h>
 #include <malloc.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <simdjson.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -239,6 +244,7 @@ int main(int argc, char** argv) {
   int64_t changed = 10000;
   int64_t pushed = 10000;
   int repeat = 3;
+  int nudged = 1000;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     const int64_t value = std::stoll(argv[i + 1]);
@@ -250,8 +256,10 @@ int main(int argc, char** argv) {
       pushed = value;
     } else if (flag == "--repeat") {
       repeat = static_cast<int>(value);
+    } else if (flag == "--nudged") {
+      nudged = static_cast<int>(value);
     } else {
-      Fail("unknown flag " + flag + " (--rows N --changed N --pushed N --repeat N)");
+      Fail("unknown flag " + flag + " (--rows N --changed N --pushed N --repeat N --nudged N)");
     }
   }
   changed = std::min(changed, rows);
@@ -434,6 +442,89 @@ int main(int argc, char** argv) {
       "after {:.2f} s  snapshot/client {:.2f}x  spooled pulls {}\n",
       "pull, first sync, slow client", all_rows, download_s, snapshot_s, snapshot_s / download_s,
       Metric(port, "eddy_watermelon_spooled_pulls_total"));
+
+  // 7. Live nudges: NUDGED clients subscribe to /v1/watermelon/changes; 20 single-row commits
+  // 400 ms apart (past the 250 ms debounce). Commit -> every subscriber has its "changed" event,
+  // against commit -> the follower has applied it (the earliest a pull can see the change).
+  {
+    std::vector<int> fds;
+    for (int i = 0; i < nudged; ++i) {
+      int fd = socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in addr{};
+      addr.sin_family = AF_INET;
+      addr.sin_port = htons(port);
+      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) Fail("connect");
+      const std::string get = "GET /v1/watermelon/changes HTTP/1.1\r\nHost: localhost\r\n\r\n";
+      if (send(fd, get.data(), get.size(), 0) <= 0) Fail("send");
+      fds.push_back(fd);
+    }
+    std::vector<std::string> received(fds.size());
+    std::vector<int> counted(fds.size(), 0);
+    // Each subscriber's arrival time of its k-th "changed" event.
+    std::vector<std::vector<Clock::time_point>> arrivals(fds.size());
+    std::atomic<bool> reading{true};
+    std::thread reader([&] {
+      std::vector<pollfd> polls;
+      for (int fd : fds) polls.push_back({fd, POLLIN, 0});
+      char buffer[4096];
+      while (reading.load()) {
+        if (poll(polls.data(), polls.size(), 20) <= 0) continue;
+        const Clock::time_point now = Clock::now();
+        for (size_t i = 0; i < polls.size(); ++i) {
+          if (!(polls[i].revents & POLLIN)) continue;
+          const ssize_t n = recv(fds[i], buffer, sizeof(buffer), 0);
+          if (n <= 0) continue;
+          received[i].append(buffer, static_cast<size_t>(n));
+          for (size_t at = received[i].find("event: changed"); at != std::string::npos;
+               at = received[i].find("event: changed", at + 1)) {
+            arrivals[i].push_back(now);
+          }
+          // Keep only an unfinished event.
+          const size_t cut = received[i].rfind("\n\n");
+          if (cut != std::string::npos) received[i].erase(0, cut + 2);
+        }
+      }
+    });
+    const auto nudger_ready = Clock::now() + std::chrono::seconds(30);
+    while (Metric(port, "eddy_watermelon_nudge_subscribers") < nudged) {
+      if (Clock::now() > nudger_ready) Fail("subscribers did not connect");
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    eddy::watermelon::MetaFollower* follower = (*service)->watermelon()->follower();
+    std::vector<double> nudge_ms, applied_ms;
+    constexpr int kCommits = 20;
+    for (int k = 0; k < kCommits; ++k) {
+      const uint64_t before = follower->last_change_lsn();
+      const Clock::time_point committed = Clock::now();
+      Exec(*admin, fmt::format("UPDATE items SET plays = plays + 1 WHERE n = {}", k));
+      while (follower->last_change_lsn() == before) {
+        std::this_thread::sleep_for(std::chrono::microseconds(100));
+      }
+      applied_ms.push_back(Seconds(Clock::now() - committed) * 1000);
+      const auto deadline = Clock::now() + std::chrono::seconds(10);
+      for (size_t i = 0; i < fds.size(); ++i) {
+        while (arrivals[i].size() < static_cast<size_t>(k + 1) && Clock::now() < deadline) {
+          std::this_thread::sleep_for(std::chrono::microseconds(200));
+        }
+        if (arrivals[i].size() < static_cast<size_t>(k + 1)) Fail("a subscriber missed a nudge");
+        nudge_ms.push_back(Seconds(arrivals[i][k] - committed) * 1000);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    }
+    reading = false;
+    reader.join();
+    for (int fd : fds) close(fd);
+    auto percentile = [](std::vector<double> v, double q) {
+      std::sort(v.begin(), v.end());
+      return v[static_cast<size_t>(q * static_cast<double>(v.size() - 1))];
+    };
+    fmt::print(
+        "{:<34} {:>8} clients  commit -> nudge p50 {:.1f} ms p99 {:.1f} ms  commit -> applied "
+        "p50 {:.1f} ms  nudge/applied p50 {:.2f}x\n",
+        "live nudges, 20 commits", nudged, percentile(nudge_ms, 0.5), percentile(nudge_ms, 0.99),
+        percentile(applied_ms, 0.5), percentile(nudge_ms, 0.5) / percentile(applied_ms, 0.5));
+  }
 
   PQfinish(copy_conn);
   (*service)->Stop();
