@@ -554,7 +554,8 @@ void ShapeFace::ServeSse(std::shared_ptr<Context> context, std::shared_ptr<Shape
   auto pump = std::make_shared<Pump>();
   pump->sent = req.offset;
   ShapeManager* manager = &manager_;
-  auto drain = [manager, shape, stream, pump] {
+  std::shared_ptr<SseFrames> shared = FramesOf(shape.get());
+  auto drain = [manager, shape, stream, pump, shared] {
     std::lock_guard lock(pump->mu);
     if (stream->closed()) return;
     if (shape->state() == Shape::State::kGone) {
@@ -563,22 +564,32 @@ void ShapeFace::ServeSse(std::shared_ptr<Context> context, std::shared_ptr<Shape
     }
     bool any = false;
     for (;;) {
-      auto read = shape->Read(pump->sent);
-      if (!read.ok() || read->count == 0) break;
-      std::string frames;
-      for (std::string_view item : SplitJsonItems(read->items)) {
-        frames.append("data: ");
-        frames.append(item);
-        frames.append("\n\n");
+      // Another client at this offset may have framed the range already: same bytes for both.
+      std::optional<SseFrames::Range> range = shared->Find(pump->sent);
+      if (!range) {
+        auto read = shape->Read(pump->sent);
+        if (!read.ok() || read->count == 0) break;
+        std::string frames;
+        for (std::string_view item : SplitJsonItems(read->items)) {
+          frames.append("data: ");
+          frames.append(item);
+          frames.append("\n\n");
+        }
+        range = SseFrames::Range{std::make_shared<const std::string>(std::move(frames)), read->end,
+                                 read->at_head};
+        shared->Put(pump->sent, *range);
       }
-      pump->sent = read->end;
+      pump->sent = range->end;
       any = true;
-      if (!stream->Send(std::make_shared<const std::string>(std::move(frames)))) return;
-      if (read->at_head) break;
+      if (!stream->Send(range->frames)) return;
+      // A range framed at the head may not be at the head now (this client may have started
+      // after the append that extended it): ask the shape, not the cache.
+      if (range->at_head && !(shape->last_offset() > range->end)) break;
     }
     if (any) {
       const uint64_t lsn = std::max(manager->last_seen_lsn(), pump->sent.tx);
-      stream->Send(std::make_shared<const std::string>("data: " + UpToDate(lsn) + "\n\n"));
+      stream->Send(
+          shared->UpToDate(lsn, [](uint64_t n) { return "data: " + UpToDate(n) + "\n\n"; }));
     }
   };
   pump->listener = shape->Listen(drain);
@@ -588,6 +599,57 @@ void ShapeFace::ServeSse(std::shared_ptr<Context> context, std::shared_ptr<Shape
     manager->Cancel(pump->timer);
   });
   drain();
+}
+
+std::shared_ptr<SseFrames> ShapeFace::FramesOf(const Shape* shape) {
+  std::lock_guard lock(frames_mu_);
+  auto it = frames_.find(shape);
+  if (it != frames_.end()) {
+    if (auto frames = it->second.lock()) return frames;
+  }
+  if (frames_.size() >= 1024 && frames_.size() >= 2 * frames_live_) {
+    std::erase_if(frames_, [](const auto& entry) { return entry.second.expired(); });
+    frames_live_ = frames_.size();
+  }
+  auto frames = std::make_shared<SseFrames>();
+  frames_[shape] = frames;
+  ++frames_live_;
+  return frames;
+}
+
+std::optional<SseFrames::Range> SseFrames::Find(const shape::Offset& from) const {
+  std::lock_guard lock(mu_);
+  for (auto it = recent_.rbegin(); it != recent_.rend(); ++it) {
+    if (it->first == from) {
+      ++shared_;
+      return it->second;
+    }
+  }
+  return std::nullopt;
+}
+
+void SseFrames::Put(const shape::Offset& from, Range range) {
+  std::lock_guard lock(mu_);
+  for (const auto& [offset, kept] : recent_) {
+    if (offset == from) return;  // framed by another client meanwhile
+  }
+  recent_.emplace_back(from, std::move(range));
+  if (recent_.size() > kKeep) recent_.pop_front();
+}
+
+std::shared_ptr<const std::string> SseFrames::UpToDate(
+    uint64_t lsn, const std::function<std::string(uint64_t)>& make) {
+  std::lock_guard lock(mu_);
+  if (!up_to_date_ || up_to_date_lsn_ != lsn) {
+    up_to_date_ = std::make_shared<const std::string>(make(lsn));
+    up_to_date_lsn_ = lsn;
+  }
+  return up_to_date_;
+}
+
+uint64_t SseFrames::shared() const {
+  std::lock_guard lock(mu_);
+  return shared_;
 }
 
 void ShapeFace::HandleDelete(const http::Request& request,

@@ -129,6 +129,39 @@ TEST(ShapeFace, SplitsJsonItemsOutsideStrings) {
   EXPECT_TRUE(SplitJsonItems("").empty());
 }
 
+TEST(ShapeFace, SseClientsAtOneOffsetShareTheFramedBytes) {
+  SseFrames frames;
+  const shape::Offset from = shape::Offset::At(10, 2);
+  EXPECT_FALSE(frames.Find(from));
+  auto bytes = std::make_shared<const std::string>("data: {}\n\n");
+  frames.Put(from, {bytes, shape::Offset::At(11, 0), true});
+  auto found = frames.Find(from);
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->frames.get(), bytes.get());  // the same bytes, not a copy
+  EXPECT_EQ(found->end, shape::Offset::At(11, 0));
+  EXPECT_EQ(frames.shared(), 1u);
+  // A second Put for the same offset keeps the first bytes.
+  frames.Put(from, {std::make_shared<const std::string>("other"), shape::Offset::At(12, 0), true});
+  EXPECT_EQ(frames.Find(from)->frames.get(), bytes.get());
+  // Only the recent ranges are kept.
+  for (uint64_t tx = 20; tx < 40; ++tx) {
+    frames.Put(shape::Offset::At(tx, 0), {bytes, shape::Offset::At(tx + 1, 0), false});
+  }
+  EXPECT_FALSE(frames.Find(from));
+  EXPECT_TRUE(frames.Find(shape::Offset::At(39, 0)));
+  // One up-to-date frame per lsn.
+  int made = 0;
+  auto make = [&](uint64_t lsn) {
+    ++made;
+    return "data: " + std::to_string(lsn) + "\n\n";
+  };
+  auto a = frames.UpToDate(5, make);
+  auto b = frames.UpToDate(5, make);
+  EXPECT_EQ(a.get(), b.get());
+  EXPECT_EQ(*frames.UpToDate(6, make), "data: 6\n\n");
+  EXPECT_EQ(made, 2);
+}
+
 TEST(Snapshot, VisibilityWidensAgainstXmax) {
   SnapshotVisibility v;
   v.xmin = 100;
