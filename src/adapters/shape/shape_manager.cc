@@ -462,14 +462,14 @@ Result<std::shared_ptr<const TableInfo>> ShapeManager::LoadTableNow(const Relati
 
 void ShapeManager::LookupTable(const RelationName& name,
                                std::function<void(Result<std::shared_ptr<const TableInfo>>)> done) {
+  std::shared_ptr<const TableInfo> cached;
   {
     std::lock_guard lock(tables_mu_);
-    if (auto it = tables_.find({name.schema, name.name}); it != tables_.end()) {
-      auto table = it->second;
-      done(std::move(table));
-      return;
-    }
+    if (auto it = tables_.find({name.schema, name.name}); it != tables_.end()) cached = it->second;
   }
+  // `done` runs with no lock held: it goes on into the manager (Find, GetOrCreate take mu_),
+  // while the router holds mu_ when it forgets a table (found by ThreadSanitizer).
+  if (cached) return done(std::move(cached));
   Post([this, name, done = std::move(done)] { done(LoadTableNow(name)); });
 }
 
@@ -885,7 +885,11 @@ void ShapeManager::RouteChangeLocked(const log::LogEntry& entry) {
   if (change.old_kind != OldRow::kNone) OldRowValues(change, &old_values);
 
   std::vector<Shape*> candidates(live_slot.scan.begin(), live_slot.scan.end());
-  for (auto& [path, values] : live_slot.index) {
+  for (auto& entry : live_slot.index) {
+    // Named, not structured bindings: lambdas capture those only from C++20 compilers newer
+    // than clang 14 (the TSan preset).
+    const where::IndexPath& path = entry.first;
+    auto& values = entry.second;
     auto lookup = [&](const std::vector<std::optional<std::string_view>>& row) {
       if (row.empty()) return;
       if (auto value = where::IndexValue(path, row)) {
