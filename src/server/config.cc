@@ -8,6 +8,8 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include "common/toml_read.h"
+
 namespace eddy::server {
 namespace {
 
@@ -32,32 +34,12 @@ Result<bool> ParseBool(const std::string& name, const std::string& value) {
 
 template <class T>
 Status ReadKey(const toml::table& t, const char* section, const char* key, T* out) {
-  const toml::node* n = t.at_path(std::string(section) + "." + key).node();
-  if (n == nullptr) return Status::Ok();
-  if (auto v = n->value<T>()) {
-    *out = *v;
-    return Status::Ok();
-  }
-  return InvalidArgument(fmt::format("{}.{}: has the wrong type (expected {})", section, key,
-                                     std::is_same_v<T, std::string> ? "a string"
-                                     : std::is_same_v<T, bool>      ? "true or false"
-                                                                    : "an integer"));
+  return ReadTomlValue(t.at_path(std::string(section) + "." + key).node(), section, key, out);
 }
 
 Result<std::vector<std::string>> ReadStrings(const toml::table& t, const char* key,
                                              const std::string& where) {
-  std::vector<std::string> out;
-  const toml::node* n = t.get(key);
-  if (n == nullptr) return out;
-  const toml::array* a = n->as_array();
-  if (a == nullptr)
-    return InvalidArgument(fmt::format("{}.{}: must be a list of strings", where, key));
-  for (const toml::node& e : *a) {
-    auto v = e.value<std::string>();
-    if (!v) return InvalidArgument(fmt::format("{}.{}: must be a list of strings", where, key));
-    out.push_back(*v);
-  }
-  return out;
+  return ReadTomlStrings(t.get(key), where, key);
 }
 
 // [[webhooks]]: name, url, secret, batch_max, timeout_ms, backoff_min_ms, backoff_max_ms, tables,

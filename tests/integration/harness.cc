@@ -91,6 +91,23 @@ void DropSlots(const std::string& conninfo) {
   }
 }
 
+int RunNodeScript(const std::string& dir, const std::string& script, const std::string& url,
+                  const std::string& db, std::vector<std::string> env, const Subprocess* eddy,
+                  std::chrono::seconds timeout) {
+  env.push_back("EDDY_URL=" + url);
+  env.push_back("DATABASE_URL=" + db);
+  Subprocess node({"node", script}, env, dir);
+  const int rc = node.Wait(timeout);
+  if (rc != 0) {
+    std::string out = eddy ? eddy->Output() : "";
+    if (out.size() > 20000) out = out.substr(out.size() - 20000);
+    ADD_FAILURE() << script << " exited " << rc << ":\n"
+                  << node.Output()
+                  << (eddy ? "\n--- eddy (last 20000 bytes) ---\n" + out : std::string());
+  }
+  return rc;
+}
+
 std::string Query(const std::string& conninfo, const std::string& sql) {
   auto conn = pg::Connection::Connect(conninfo);
   EXPECT_TRUE(conn.ok()) << conn.status().ToString();

@@ -78,6 +78,14 @@ class Subprocess {
   std::string out_;
 };
 
+// Runs `node <script>` in `dir` (tests/node) with EDDY_URL=`url` and DATABASE_URL=`db` added to
+// `env`; returns its exit code. On failure the script's output, and the last 20,000 bytes of
+// `eddy`'s when given, go into the test's failure message.
+int RunNodeScript(const std::string& dir, const std::string& script, const std::string& url,
+                  const std::string& db, std::vector<std::string> env = {},
+                  const Subprocess* eddy = nullptr,
+                  std::chrono::seconds timeout = std::chrono::seconds(300));
+
 // Waits until an `eddy serve` / `eddy dev` child prints "eddy serving http://127.0.0.1:<port>"
 // and "capture: streaming"; returns that base URL, or "" after `timeout`.
 std::string WaitUntilServing(const Subprocess& eddy,

@@ -77,18 +77,7 @@ allow_delete = true
   // Runs a script against the eddy at `url` (whose output goes into failure messages).
   static int NodeAt(const std::string& script, const std::string& url, const std::string& db,
                     const Proc& eddy, std::vector<std::string> env = {}) {
-    env.push_back("EDDY_URL=" + url);
-    env.push_back("DATABASE_URL=" + db);
-    Proc node({"node", script}, env, EDDY_NODE_TESTS_DIR);
-    int rc = node.Wait(std::chrono::seconds(300));
-    if (rc != 0) {
-      std::string out = eddy.Output();
-      if (out.size() > 20000) out = out.substr(out.size() - 20000);
-      ADD_FAILURE() << script << " exited " << rc << ":\n"
-                    << node.Output() << "\n--- eddy (last 20000 bytes) ---\n"
-                    << out;
-    }
-    return rc;
+    return RunNodeScript(EDDY_NODE_TESTS_DIR, script, url, db, std::move(env), &eddy);
   }
 
   static std::string* db_;

@@ -78,12 +78,7 @@ class WatchTest : public ::testing::Test {
   // Runs one Node script; returns its exit code and prints its output on failure.
   static int Node(const std::string& script, const std::string& url, const std::string& db,
                   std::vector<std::string> env = {}) {
-    env.push_back("EDDY_URL=" + url);
-    env.push_back("DATABASE_URL=" + db);
-    Proc node({"node", script}, env, EDDY_NODE_TESTS_DIR);
-    int rc = node.Wait(std::chrono::seconds(300));
-    if (rc != 0) ADD_FAILURE() << script << " exited " << rc << ":\n" << node.Output();
-    return rc;
+    return RunNodeScript(EDDY_NODE_TESTS_DIR, script, url, db, std::move(env));
   }
 
   static std::string* db_;

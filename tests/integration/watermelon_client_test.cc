@@ -69,18 +69,8 @@ class WatermelonClientTest : public ::testing::Test {
 
   static int NodeAt(const std::string& script, const std::string& url, const Proc& eddy,
                     std::vector<std::string> env = {}) {
-    env.push_back("EDDY_URL=" + url);
-    env.push_back("DATABASE_URL=" + *db_);
-    Proc node({"node", "watermelon/" + script}, env, EDDY_NODE_TESTS_DIR);
-    int rc = node.Wait(std::chrono::seconds(240));
-    if (rc != 0) {
-      std::string out = eddy.Output();
-      if (out.size() > 20000) out = out.substr(out.size() - 20000);
-      ADD_FAILURE() << script << " exited " << rc << ":\n"
-                    << node.Output() << "\n--- eddy (last 20000 bytes) ---\n"
-                    << out;
-    }
-    return rc;
+    return RunNodeScript(EDDY_NODE_TESTS_DIR, "watermelon/" + script, url, *db_, std::move(env),
+                         &eddy, std::chrono::seconds(240));
   }
 
   static std::string* db_;

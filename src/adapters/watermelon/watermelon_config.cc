@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include "common/toml_read.h"
+
 namespace eddy::watermelon {
 namespace {
 
@@ -30,32 +32,12 @@ bool IsClientName(const std::string& name) {
 
 template <class T>
 Status Read(const toml::table& t, const std::string& where, const char* key, T* out) {
-  const toml::node* n = t.get(key);
-  if (n == nullptr) return Status::Ok();
-  if (auto v = n->value<T>()) {
-    *out = *v;
-    return Status::Ok();
-  }
-  return InvalidArgument(fmt::format("{}.{}: has the wrong type (expected {})", where, key,
-                                     std::is_same_v<T, std::string> ? "a string"
-                                     : std::is_same_v<T, bool>      ? "true or false"
-                                                                    : "an integer"));
+  return ReadTomlValue(t.get(key), where, key, out);
 }
 
 Result<std::vector<std::string>> ReadList(const toml::table& t, const std::string& where,
                                           const char* key) {
-  std::vector<std::string> out;
-  const toml::node* n = t.get(key);
-  if (n == nullptr) return out;
-  const toml::array* a = n->as_array();
-  if (a == nullptr)
-    return InvalidArgument(fmt::format("{}.{}: must be a list of strings", where, key));
-  for (const toml::node& e : *a) {
-    auto v = e.value<std::string>();
-    if (!v) return InvalidArgument(fmt::format("{}.{}: must be a list of strings", where, key));
-    out.push_back(*v);
-  }
-  return out;
+  return ReadTomlStrings(t.get(key), where, key);
 }
 
 Status ReadTable(const toml::table& t, const std::string& where, WatermelonTableConfig* out) {

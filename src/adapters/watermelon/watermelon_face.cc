@@ -24,6 +24,19 @@ bool IsSafeClientId(std::string_view id) {
   return true;
 }
 
+// X-Client-Id into `*out` ("" when absent); a 400 answer when it is not a safe id.
+std::optional<SyncAnswer> ReadClientId(const http::Request& request, std::string* out) {
+  auto id = request.Header("x-client-id");
+  if (!id) return std::nullopt;
+  if (!IsSafeClientId(*id)) {
+    return SyncAnswer::Error(400, "bad_request",
+                             "X-Client-Id: 1 to 128 letters, digits, '-', '_', '.', ':'",
+                             "X-Client-Id");
+  }
+  *out = *id;
+  return std::nullopt;
+}
+
 int64_t NowSeconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -400,15 +413,9 @@ void WatermelonFace::HandlePull(const http::Request& request,
     }
     pull.page_size = n;
   }
-  if (auto id = request.Header("x-client-id")) {
-    if (!IsSafeClientId(*id)) {
-      Respond(request, *exchange,
-              SyncAnswer::Error(400, "bad_request",
-                                "X-Client-Id: 1 to 128 letters, digits, '-', '_', '.', ':'",
-                                "X-Client-Id"));
-      return;
-    }
-    pull.client_id = *id;
+  if (auto refused = ReadClientId(request, &pull.client_id)) {
+    Respond(request, *exchange, std::move(*refused));
+    return;
   }
   if (auto refused = Authorize(request, &pull.scopes)) {
     Respond(request, *exchange, std::move(*refused));
@@ -479,15 +486,9 @@ void WatermelonFace::HandlePush(const http::Request& request,
     return;
   }
   push.last_pulled_at = *last ? *last : push.body.last_pulled_at;
-  if (auto id = request.Header("x-client-id")) {
-    if (!IsSafeClientId(*id)) {
-      Respond(request, *exchange,
-              SyncAnswer::Error(400, "bad_request",
-                                "X-Client-Id: 1 to 128 letters, digits, '-', '_', '.', ':'",
-                                "X-Client-Id"));
-      return;
-    }
-    push.client_id = *id;
+  if (auto refused = ReadClientId(request, &push.client_id)) {
+    Respond(request, *exchange, std::move(*refused));
+    return;
   }
   if (auto refused = Authorize(request, &push.scopes)) {
     Respond(request, *exchange, std::move(*refused));

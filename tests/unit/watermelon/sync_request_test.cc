@@ -149,6 +149,16 @@ added_in = { artist = 2 }
   s = parse("[watermelon]\nmax_spool_mb = 0\n", &no_spool);
   EXPECT_NE(s.message().find("watermelon.max_spool_mb: must be 1 to 1048576"), std::string::npos)
       << s.message();
+  WatermelonConfig slow_nudges;
+  s = parse("[watermelon]\nnudge_debounce_ms = -1\n", &slow_nudges);
+  EXPECT_NE(s.message().find("watermelon.nudge_debounce_ms: must be 0 to 60000"), std::string::npos)
+      << s.message();
+  WatermelonConfig wrong_type;
+  s = parse("[watermelon]\nstream_after_kb = \"big\"\n", &wrong_type);
+  EXPECT_NE(
+      s.message().find("watermelon.stream_after_kb: has the wrong type (expected an integer)"),
+      std::string::npos)
+      << s.message();
   WatermelonConfig nowhere;
   s = parse("[watermelon]\nspool_dir = \"/nonexistent/spool\"\n", &nowhere);
   EXPECT_NE(s.message().find("watermelon.spool_dir: \"/nonexistent/spool\" is not a directory"),
